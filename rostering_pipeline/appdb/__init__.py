@@ -1,0 +1,1 @@
+"""The application database: tables, migrations and the reconciliation engine (no Dagster)."""
