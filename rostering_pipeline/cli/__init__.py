@@ -1,0 +1,35 @@
+"""`rostering-pipeline`: one clear line on stderr and a documented exit code for every failure."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from rostering_pipeline.errors import RosteringError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Keep an application database in step with districts' OneRoster 1.1 rosters."""
+
+
+# Sub-commands register here, one line each (keep this block sorted).
+# (none yet)
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:  # bad usage is bad input
+        click.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(2)
+    except RosteringError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # never a traceback; the type is enough to start looking
+        click.echo(f"error: unexpected {type(exc).__name__}; see the logs", err=True)
+        sys.exit(1)
