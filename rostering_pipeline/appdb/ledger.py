@@ -1,0 +1,82 @@
+"""The snapshot ledger: which run's snapshot of which entity passed its blocking checks.
+
+The reconciliation applies only snapshots recorded here as passed, so a run that selects
+`app_db/roster` alone can never apply an unvalidated pull.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+import sqlalchemy as sa
+
+from rostering_pipeline.appdb.tables import snapshot_verdicts
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    dagster_run_id: str
+    entity: str
+    snapshot_location: str
+    mode: str
+    passed: bool
+    quarantined_ids: frozenset[str]
+    recorded_at: datetime
+
+
+def record_verdict(
+    conn: sa.Connection,
+    *,
+    district_id: int,
+    dagster_run_id: str,
+    entity: str,
+    snapshot_location: str,
+    mode: str,
+    passed: bool,
+    quarantined_ids: frozenset[str],
+) -> None:
+    conn.execute(
+        snapshot_verdicts.delete().where(
+            snapshot_verdicts.c.dagster_run_id == dagster_run_id,
+            snapshot_verdicts.c.entity == entity,
+        )
+    )
+    conn.execute(
+        snapshot_verdicts.insert().values(
+            district_id=district_id,
+            dagster_run_id=dagster_run_id,
+            entity=entity,
+            snapshot_location=snapshot_location,
+            mode=mode,
+            passed=passed,
+            quarantined_count=len(quarantined_ids),
+            quarantined_ids=orjson.dumps(sorted(quarantined_ids)).decode(),
+            recorded_at=datetime.now(UTC),
+        )
+    )
+
+
+def latest_verdicts(conn: sa.Connection, district_id: int) -> dict[str, LedgerEntry]:
+    """The most recent verdict per entity for the district."""
+    t = snapshot_verdicts
+    newest = (
+        sa.select(t.c.entity, sa.func.max(t.c.id).label("id"))
+        .where(t.c.district_id == district_id)
+        .group_by(t.c.entity)
+        .subquery()
+    )
+    rows = conn.execute(sa.select(t).join(newest, newest.c.id == t.c.id)).mappings()
+    return {
+        row["entity"]: LedgerEntry(
+            dagster_run_id=row["dagster_run_id"],
+            entity=row["entity"],
+            snapshot_location=row["snapshot_location"],
+            mode=row["mode"],
+            passed=row["passed"],
+            quarantined_ids=frozenset(orjson.loads(row["quarantined_ids"])),
+            recorded_at=row["recorded_at"],
+        )
+        for row in rows
+    }

@@ -1,0 +1,1 @@
+"""Dagster glue, one module per concern. The logic lives in plain libraries beside this package."""

@@ -1,0 +1,103 @@
+"""`app_db/roster`: apply the ledger's passed snapshots to the application database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from rostering_pipeline.appdb.ledger import LedgerEntry, latest_verdicts
+from rostering_pipeline.appdb.reconcile import Guard, reconcile
+from rostering_pipeline.defs.extract import asset_key, effective_mode
+from rostering_pipeline.defs.partitions import district_partitions
+from rostering_pipeline.defs.resources import AppDatabase, SnapshotStorage
+from rostering_pipeline.defs.run_config import SyncConfig
+from rostering_pipeline.districts import get_district, record_outcome
+from rostering_pipeline.errors import ChecksFailed, SyncHeld
+from rostering_pipeline.oneroster.entities import ENTITIES
+
+ROSTER_KEY = dg.AssetKey(["app_db", "roster"])
+
+
+def applicable_snapshots(ledger: dict[str, LedgerEntry]) -> dict[str, LedgerEntry]:
+    """The ledger entries to apply; refuses anything missing, failed or of mixed modes."""
+    missing = [name for name in ENTITIES if name not in ledger]
+    failed = [name for name in ENTITIES if name in ledger and not ledger[name].passed]
+    if missing or failed:
+        parts = []
+        if failed:
+            parts.append(f"failed checks: {', '.join(failed)}")
+        if missing:
+            parts.append(f"never validated: {', '.join(missing)}")
+        raise ChecksFailed(f"nothing applied; {'; '.join(parts)}")
+    modes = {ledger[name].mode for name in ENTITIES}
+    if len(modes) > 1:
+        raise ChecksFailed(f"nothing applied; snapshots of mixed modes {sorted(modes)}")
+    return {name: ledger[name] for name in ENTITIES}
+
+
+@dg.asset(
+    key=ROSTER_KEY,
+    partitions_def=district_partitions,
+    deps=[asset_key(name) for name in ENTITIES],
+    group_name="app_db",
+    kinds={"sql"},
+    description=(
+        "The district's roster in the application database. Applies only snapshots the ledger "
+        "marks as passed: inserts, updates, deactivations and reactivations in one transaction, "
+        "held by the deactivation guard unless approved; preview runs apply nothing."
+    ),
+)
+def roster(
+    context: dg.AssetExecutionContext,
+    config: SyncConfig,
+    app_db: AppDatabase,
+    snapshots: SnapshotStorage,
+) -> dg.MaterializeResult:
+    engine = app_db.engine()
+    with engine.connect() as conn:
+        district = get_district(conn, context.partition_key)
+        entries = applicable_snapshots(latest_verdicts(conn, district.id))
+    mode = next(iter(entries.values())).mode
+    effective_mode(district, mode)  # a preview district never applies a full snapshot
+    store = snapshots.store()
+    frames = {name: store.read(entry.snapshot_location) for name, entry in entries.items()}
+    result = reconcile(
+        engine,
+        district_id=district.id,
+        frames=frames,
+        mode=mode,
+        quarantined={name: entry.quarantined_ids for name, entry in entries.items()},
+        guard=Guard(
+            max_ratio=district.max_deactivation_ratio,
+            min_rows=district.min_deactivation_rows,
+            approved_max=config.approve_deactivations,
+        ),
+        dagster_run_id=context.run_id,
+    )
+    if result.status == "held":
+        raise SyncHeld(_held_line(district.key, result.held))
+    if result.status == "succeeded":
+        with engine.begin() as conn:
+            record_outcome(conn, district.key, succeeded=True, at=datetime.now(UTC))
+    metadata: dict[str, dg.MetadataValue] = {
+        "mode": dg.MetadataValue.text(mode),
+        "status": dg.MetadataValue.text(result.status),
+        "sync_run_id": dg.MetadataValue.int(result.sync_run_id),
+    }
+    for entity, counts in result.counts.items():
+        for action, count in counts.items():
+            metadata[f"{entity}/{action}"] = dg.MetadataValue.int(count)
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _held_line(district_key: str, held: dict) -> str:
+    worst = ", ".join(
+        f"{entity} would lose {info['would_deactivate']} of {info['active']} active rows"
+        for entity, info in held.items()
+    )
+    total = sum(info["would_deactivate"] for info in held.values())
+    return (
+        f"sync of '{district_key}' held by the deactivation guard: {worst}; after review, "
+        f"approve with `rostering-pipeline sync {district_key} --approve-deactivations {total}`"
+    )

@@ -1,0 +1,74 @@
+"""Runs `roster_sync` for one district in-process, blocking, against the shared instance."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import dagster as dg
+
+from rostering_pipeline import config
+from rostering_pipeline.appdb.engine import make_engine
+from rostering_pipeline.districts import District, get_district
+from rostering_pipeline.defs.extract import effective_mode
+from rostering_pipeline.defs.run_config import sync_tags
+from rostering_pipeline.outcomes import exit_code_for
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    run_id: str
+    success: bool
+    exit_code: int
+    message: str  # the district's recorded error when the run failed
+    materializations: dict[str, dict]  # asset path -> metadata values of this run
+
+
+def instance() -> dg.DagsterInstance:
+    """`DAGSTER_HOME`, or `<data>/dagster_home` so that CLI, demo and `make ui` share one home."""
+    home = config.dagster_home()
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("DAGSTER_HOME", str(home))
+    return dg.DagsterInstance.get()
+
+
+def provider_tags(district: District, mode: str) -> dict[str, str]:
+    host = urlsplit(district.base_url).netloc
+    return sync_tags(district.key, mode, host, district.client_id)
+
+
+def run_sync(district_key: str, *, mode: str = "full", approve_deactivations: int = 0) -> SyncOutcome:
+    from rostering_pipeline.definitions import defs  # loading definitions is slow: only when run
+
+    engine = make_engine()
+    with engine.connect() as conn:
+        district = get_district(conn, district_key)
+    effective_mode(district, mode)  # refuse before launching anything
+    dagster = instance()
+    if not dagster.has_dynamic_partition("district", district.key):
+        dagster.add_dynamic_partitions("district", [district.key])
+    result = defs.get_job_def("roster_sync").execute_in_process(
+        instance=dagster,
+        partition_key=district.key,
+        run_config={"mode": mode, "approve_deactivations": approve_deactivations},
+        tags=provider_tags(district, mode),
+        raise_on_error=False,
+    )
+    materializations = {
+        event.asset_key.to_user_string(): {
+            key: value.value for key, value in event.step_materialization_data.materialization.metadata.items()
+        }
+        for event in result.get_asset_materialization_events()
+    }
+    if result.success:
+        return SyncOutcome(result.run_id, True, 0, "", materializations)
+    with engine.connect() as conn:
+        district = get_district(conn, district_key)
+    return SyncOutcome(
+        result.run_id,
+        False,
+        exit_code_for(district.last_error_kind),
+        district.last_error or "the run failed; see it in the Dagster UI",
+        materializations,
+    )

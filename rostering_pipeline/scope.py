@@ -1,0 +1,45 @@
+"""A district's school allow-list: rows outside it are left out as if never sent.
+
+Academic sessions and courses are the district's shared catalogue (courses are often owned by the
+district org) and carry no personal data: they are kept whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import orjson
+import pandas as pd
+
+
+def restrict_to_schools(entity: str, frame: pd.DataFrame, schools: Collection[str]) -> pd.DataFrame:
+    """The part of `frame` inside the allow-list. Non-school orgs (the district) stay."""
+    allowed = pd.Index(list(schools), dtype=frame["sourced_id"].dtype)
+    if entity == "orgs":
+        outside = frame["org_type"].eq("school") & ~frame["sourced_id"].isin(allowed)
+        outside |= frame["parent_sourced_id"].isin(frame.loc[outside, "sourced_id"])
+        return frame[~outside.fillna(False)].reset_index(drop=True)
+    if entity in ("classes", "enrollments"):
+        return _keep(frame, frame["school_sourced_id"].isin(allowed))
+    if entity == "users":
+        return _restrict_users(frame, set(schools))
+    return frame
+
+
+def _keep(frame: pd.DataFrame, mask: pd.Series) -> pd.DataFrame:
+    return frame[mask.fillna(False)].reset_index(drop=True)
+
+
+def _restrict_users(frame: pd.DataFrame, schools: set[str]) -> pd.DataFrame:
+    """Users linked to an allowed school keep only their allowed links; the others are dropped."""
+    kept_orgs = [
+        [org for org in orgjson_list if org in schools]
+        for orgjson_list in map(orjson.loads, frame["org_sourced_ids"])
+    ]
+    mask = pd.Series([bool(orgs) for orgs in kept_orgs], index=frame.index)
+    out = frame[mask].copy()
+    out["org_sourced_ids"] = pd.array(
+        [orjson.dumps(orgs).decode() for orgs, keep in zip(kept_orgs, mask, strict=True) if keep],
+        dtype=frame["org_sourced_ids"].dtype,
+    )
+    return out.reset_index(drop=True)
