@@ -14,16 +14,6 @@ from alembic.runtime.migration import MigrationContext
 from rostering_pipeline.appdb import engine as appdb_engine
 from rostering_pipeline.appdb.tables import metadata
 from rostering_pipeline.errors import BadInput
-from rostering_pipeline_tests.app_db import drop_everything, sqlite_url
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def empty_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return sqlite_url(tmp_path / "nested" / "folder")  # the parent is created on demand
-    url = request.getfixturevalue("pg_url")
-    drop_everything(url)
-    return url
 
 
 def _diff(url: str) -> list:
@@ -41,40 +31,40 @@ def _table_names(url: str) -> set[str]:
     return names
 
 
-def test_upgrade_gives_exactly_the_tables_of_the_metadata(empty_url):
-    appdb_engine.upgrade(empty_url)
+def test_upgrade_gives_exactly_the_tables_of_the_metadata(app_db_url):
+    appdb_engine.upgrade(app_db_url)
 
-    assert _table_names(empty_url) == set(metadata.tables) | {"alembic_version"}
-    assert _diff(empty_url) == []
+    assert _table_names(app_db_url) == set(metadata.tables) | {"alembic_version"}
+    assert _diff(app_db_url) == []
 
 
-def test_upgrade_twice_is_a_no_op(empty_url):
-    appdb_engine.upgrade(empty_url)
-    engine = appdb_engine.make_engine(empty_url)
+def test_upgrade_twice_is_a_no_op(app_db_url):
+    appdb_engine.upgrade(app_db_url)
+    engine = appdb_engine.make_engine(app_db_url)
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE TABLE canary (id INTEGER)"))
     engine.dispose()
 
-    appdb_engine.upgrade(empty_url)
+    appdb_engine.upgrade(app_db_url)
 
-    assert "canary" in _table_names(empty_url)
-    engine = appdb_engine.make_engine(empty_url)
+    assert "canary" in _table_names(app_db_url)
+    engine = appdb_engine.make_engine(app_db_url)
     assert appdb_engine.current_revision(engine) == appdb_engine.head_revision()
     engine.dispose()
 
 
-def test_require_schema_names_the_command_when_missing(empty_url):
-    engine = appdb_engine.make_engine(empty_url)
+def test_require_schema_names_the_command_when_missing(app_db_url):
+    engine = appdb_engine.make_engine(app_db_url)
     with pytest.raises(BadInput, match=r"database not initialised; run `rostering-pipeline db"):
         appdb_engine.require_schema(engine)
     engine.dispose()
 
-    appdb_engine.upgrade(empty_url)
-    appdb_engine.ready_engine(empty_url).dispose()  # no error at head
+    appdb_engine.upgrade(app_db_url)
+    appdb_engine.ready_engine(app_db_url).dispose()  # no error at head
 
 
 def test_sqlite_connections_enforce_foreign_keys_and_use_wal(tmp_path):
-    url = sqlite_url(tmp_path)
+    url = f"sqlite:///{tmp_path / 'nested' / 'folder' / 'app.db'}"  # folders made on demand
     appdb_engine.upgrade(url)
     engine = appdb_engine.make_engine(url)
     with engine.connect() as conn:
