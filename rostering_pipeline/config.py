@@ -29,7 +29,7 @@ def snapshot_url() -> str:
 
 
 def dagster_home() -> Path:
-    """`DAGSTER_HOME`, or `<data>/dagster_home` so that CLI, demo and `make ui` share one instance."""
+    """`DAGSTER_HOME`, or `<data>/dagster_home`: CLI, demo and `make ui` share one instance."""
     home = os.environ.get("DAGSTER_HOME")
     return Path(home).absolute() if home else data_dir() / "dagster_home"
 

@@ -1,4 +1,4 @@
-"""`make demo`: the local provider, a demo district, a full sync and a "next day" sync, via Dagster."""
+"""`make demo`: local provider, demo district, a full sync and a "next day" sync through Dagster."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from rostering_pipeline.secrets import SecretBox
 
 DEMO_KEY = "demo"
 DEMO_CLIENT_ID = "demo-client"
-DEMO_CLIENT_SECRET = "demo-secret"  # the local provider's own demo credential, not a real one
+DEMO_CLIENT_SECRET = "demo-secret"  # noqa: S105 - the local provider's demo credential
 
 
 def ensure_secret_keys() -> None:
@@ -33,7 +33,9 @@ def ensure_secret_keys() -> None:
         key_file.parent.mkdir(parents=True, exist_ok=True)
         key_file.write_text(f"demo:{key}\n")
         key_file.chmod(0o600)
-        print(f"wrote a demo encryption key to {key_file} (set ROSTERING_SECRET_KEYS in production)")
+        print(
+            f"wrote a demo encryption key to {key_file} (set ROSTERING_SECRET_KEYS in production)"
+        )
     os.environ["ROSTERING_SECRET_KEYS"] = key_file.read_text().strip()
 
 

@@ -10,9 +10,9 @@ import dagster as dg
 
 from rostering_pipeline import config
 from rostering_pipeline.appdb.engine import make_engine
-from rostering_pipeline.districts import District, get_district
 from rostering_pipeline.defs.extract import effective_mode
 from rostering_pipeline.defs.run_config import sync_tags
+from rostering_pipeline.districts import District, get_district
 from rostering_pipeline.outcomes import exit_code_for
 
 
@@ -38,7 +38,9 @@ def provider_tags(district: District, mode: str) -> dict[str, str]:
     return sync_tags(district.key, mode, host, district.client_id)
 
 
-def run_sync(district_key: str, *, mode: str = "full", approve_deactivations: int = 0) -> SyncOutcome:
+def run_sync(
+    district_key: str, *, mode: str = "full", approve_deactivations: int = 0
+) -> SyncOutcome:
     from rostering_pipeline.definitions import defs  # loading definitions is slow: only when run
 
     engine = make_engine()
@@ -57,7 +59,8 @@ def run_sync(district_key: str, *, mode: str = "full", approve_deactivations: in
     )
     materializations = {
         event.asset_key.to_user_string(): {
-            key: value.value for key, value in event.step_materialization_data.materialization.metadata.items()
+            key: value.value
+            for key, value in event.step_materialization_data.materialization.metadata.items()
         }
         for event in result.get_asset_materialization_events()
     }

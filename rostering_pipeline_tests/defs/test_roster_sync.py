@@ -1,0 +1,179 @@
+"""End to end: the local provider over loopback HTTP → Dagster → the app DB, on both databases."""
+
+from __future__ import annotations
+
+import base64
+import os
+
+import dagster as dg
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from rostering_pipeline.appdb.engine import make_engine, upgrade
+from rostering_pipeline.appdb.ledger import latest_verdicts
+from rostering_pipeline.appdb.tables import ROSTER_TABLES, sync_runs, user_schools
+from rostering_pipeline.devserver import DistrictSpec, ProviderServer, ProviderSettings
+from rostering_pipeline.districts import add_district, get_district
+from rostering_pipeline.oneroster.entities import ENTITIES
+from rostering_pipeline.runner import run_sync
+from rostering_pipeline.secrets import SecretBox
+
+SECRET = "s3cr3t-for-the-e2e-test"
+
+
+@pytest.fixture
+def env(data_dir, app_db_url, monkeypatch):
+    monkeypatch.setenv("ROSTERING_DATABASE_URL", app_db_url)
+    monkeypatch.setenv("ROSTERING_SECRET_KEYS", "k1:" + base64.b64encode(os.urandom(32)).decode())
+    monkeypatch.setenv("DAGSTER_HOME", str(data_dir / "dagster_home"))
+    upgrade(app_db_url)
+    return make_engine(app_db_url)
+
+
+@pytest.fixture
+def provider():
+    settings = ProviderSettings(
+        district=DistrictSpec.sized(students=300), client_id="e2e", client_secret=SECRET
+    )
+    with ProviderServer(settings) as server:
+        yield server
+
+
+def register(engine: sa.Engine, server: ProviderServer, **settings) -> None:
+    with engine.begin() as conn:
+        add_district(
+            conn,
+            key="d1",
+            name="District One",
+            base_url=server.base_url,
+            auth_method="oauth2",
+            client_id="e2e",
+            token_url=server.token_url,
+            client_secret=SECRET,
+            box=SecretBox.from_env(),
+            **settings,
+        )
+
+
+def provider_users(server: ProviderServer) -> list[dict]:
+    """The provider's users, read independently of the project's client."""
+    token = httpx.post(
+        server.token_url, data={"grant_type": "client_credentials"}, auth=("e2e", SECRET)
+    ).json()["access_token"]
+    response = httpx.get(
+        f"{server.base_url}/ims/oneroster/v1p1/users",
+        params={"limit": 100000},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    return response.json()["users"]
+
+
+def active(engine: sa.Engine, table: sa.Table) -> int:
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(sa.func.count()).select_from(table).where(table.c.active)
+        ).scalar_one()
+
+
+def test_full_sync_then_next_day(env, provider):
+    engine = env
+    register(engine, provider)
+
+    first = run_sync("d1")
+    assert first.success, first.message
+    expected_users = [
+        u for u in provider_users(provider) if u["role"] not in {"guardian", "parent", "relative"}
+    ]
+    assert active(engine, ROSTER_TABLES["users"]) == len(expected_users)
+    for table in (*ROSTER_TABLES.values(), user_schools):
+        assert active(engine, table) > 0, table.name
+    roster = first.materializations["app_db/roster"]
+    assert roster["users/inserted"] == len(expected_users)
+    for name in ENTITIES:
+        meta = first.materializations[f"oneroster/{name}"]
+        assert meta["rows"] > 0 and meta["pages"] >= 1 and meta["requests"] >= meta["pages"]
+
+    with engine.connect() as conn:
+        district = get_district(conn, "d1")
+        ledger = latest_verdicts(conn, district.id)
+        assert district.last_success_at is not None and district.last_error is None
+    assert {e.dagster_run_id for e in ledger.values()} == {first.run_id}
+    assert all(e.passed for e in ledger.values())
+    for entry in ledger.values():
+        assert os.path.exists(entry.snapshot_location)
+
+    provider.advance_day()
+    second = run_sync("d1")
+    assert second.success, second.message
+    changes = second.materializations["app_db/roster"]
+    assert changes["users/inserted"] > 0
+    assert changes["users/deactivated"] > 0
+    assert changes["users/updated"] > 0
+
+    with engine.connect() as conn:
+        statuses = conn.execute(sa.select(sync_runs.c.status).order_by(sync_runs.c.id)).scalars()
+        assert list(statuses) == ["succeeded", "succeeded"]
+
+    instance = dg.DagsterInstance.get()
+    event = instance.get_latest_materialization_event(dg.AssetKey(["app_db", "roster"]))
+    assert event is not None and event.dagster_event.partition == "d1"
+    run = instance.get_run_by_id(second.run_id)
+    assert run.tags["district"] == "d1"
+    assert run.tags["rostering/mode"] == "full"
+    assert run.tags["rostering/provider"].endswith("/e2e")
+
+
+def test_rejected_credentials_fail_with_exit_5_and_flag_the_district(env, provider):
+    engine = env
+    register(engine, provider)
+    provider.set_credentials(client_id="e2e", client_secret="rotated-at-the-provider")
+
+    outcome = run_sync("d1")
+    assert not outcome.success
+    assert outcome.exit_code == 5
+    assert SECRET not in outcome.message
+    with engine.connect() as conn:
+        district = get_district(conn, "d1")
+    assert district.credentials_ok is False
+    assert district.last_error_kind == "credentials"
+    assert active(engine, ROSTER_TABLES["users"]) == 0
+
+
+def test_roster_alone_after_a_failed_check_applies_nothing(env, provider):
+    from rostering_pipeline.appdb.ledger import record_verdict
+    from rostering_pipeline.definitions import defs
+
+    engine = env
+    register(engine, provider)
+    assert run_sync("d1").success
+    with engine.connect() as conn:
+        district = get_district(conn, "d1")
+        users = latest_verdicts(conn, district.id)["users"]
+    provider.advance_day()
+    with engine.begin() as conn:  # a later pull of users whose blocking checks failed
+        record_verdict(
+            conn,
+            district_id=district.id,
+            dagster_run_id="later-run",
+            entity="users",
+            snapshot_location=users.snapshot_location,
+            mode="full",
+            passed=False,
+            quarantined_ids=frozenset(),
+        )
+    before = active(engine, ROSTER_TABLES["users"])
+    result = defs.get_job_def("roster_sync").execute_in_process(
+        instance=dg.DagsterInstance.get(),
+        partition_key="d1",
+        asset_selection=[dg.AssetKey(["app_db", "roster"])],
+        raise_on_error=False,
+    )
+    assert not result.success
+    with engine.connect() as conn:
+        district = get_district(conn, "d1")
+        runs = conn.execute(sa.select(sync_runs.c.status)).scalars().all()
+    assert district.last_error_kind == "validation"
+    assert "users" in district.last_error
+    assert runs == ["succeeded"]
+    assert active(engine, ROSTER_TABLES["users"]) == before
