@@ -1,0 +1,100 @@
+"""Records/s of the client's parsing and normalization (orjson -> Arrow pages -> one DataFrame).
+
+Standalone: builds provider-shaped pages (with the extra fields providers send and the client
+drops) in memory, then times `records_from_body` + `normalize_records` per page + `to_frame`,
+the work the client does for each pulled page. Prints one line per entity.
+
+    .venv/bin/python -m benchmarks.client_parse [--records N] [--page-size N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+
+import orjson
+
+from rostering_pipeline.oneroster.entities import ENROLLMENTS, USERS, Entity
+from rostering_pipeline.oneroster.normalize import normalize_records, records_from_body, to_frame
+
+BASE = "https://provider.example/ims/oneroster/v1p1"
+MODIFIED = "2026-08-01T12:34:56.789Z"
+
+
+def _ref(kind: str, sourced_id: str) -> dict[str, str]:
+    return {"href": f"{BASE}/{kind}s/{sourced_id}", "sourcedId": sourced_id, "type": kind}
+
+
+def user(i: int, rng: random.Random) -> dict:
+    return {
+        "sourcedId": f"user-{i:08d}",
+        "status": "active",
+        "dateLastModified": MODIFIED,
+        "metadata": {"ext.demographics": {"birthDate": "2012-03-04"}},
+        "username": f"student{i}",
+        "userIds": [{"type": "SIS", "identifier": str(i)}],
+        "enabledUser": "true",
+        "givenName": rng.choice(["Zoë", "Seán", "María", "Nguyễn"]),
+        "familyName": rng.choice(["O'Brien", "García-López", "Smith"]),
+        "middleName": "",
+        "role": "student",
+        "identifier": str(100000 + i),
+        "email": f"student{i}@district.example",
+        "sms": "",
+        "phone": "555-0100",
+        "password": "hunter2",
+        "agents": [_ref("user", f"guardian-{i:08d}")],
+        "orgs": [_ref("org", f"school-{i % 300:04d}")],
+        "grades": [f"{rng.randint(1, 12):02d}"],
+    }
+
+
+def enrollment(i: int, rng: random.Random) -> dict:
+    return {
+        "sourcedId": f"enr-{i:09d}",
+        "status": "active",
+        "dateLastModified": MODIFIED,
+        "metadata": {},
+        "user": _ref("user", f"user-{i // 7:08d}"),
+        "class": _ref("class", f"class-{rng.randint(0, 60000):06d}"),
+        "school": _ref("org", f"school-{i % 300:04d}"),
+        "role": "student",
+        "primary": "false",
+        "beginDate": "2026-08-20",
+        "endDate": "2027-06-10",
+    }
+
+
+def pages(entity: Entity, make, records: int, page_size: int) -> list[bytes]:
+    rng = random.Random(1)
+    key = entity.envelope_keys[0]
+    return [
+        orjson.dumps({key: [make(i, rng) for i in range(start, min(start + page_size, records))]})
+        for start in range(0, records, page_size)
+    ]
+
+
+def measure(entity: Entity, bodies: list[bytes], records: int) -> float:
+    started = time.perf_counter()
+    tables = [normalize_records(entity, records_from_body(entity, body)) for body in bodies]
+    frame = to_frame(entity, tables)
+    elapsed = time.perf_counter() - started
+    assert len(frame) == records
+    return records / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--page-size", type=int, default=1000)
+    args = parser.parse_args()
+    for entity, make in ((USERS, user), (ENROLLMENTS, enrollment)):
+        bodies = pages(entity, make, args.records, args.page_size)
+        rate = max(measure(entity, bodies, args.records) for _ in range(3))
+        size = f"{args.records:,} records, pages of {args.page_size}"
+        print(f"{entity.name}: {rate:,.0f} records/s ({size})")
+
+
+if __name__ == "__main__":
+    main()

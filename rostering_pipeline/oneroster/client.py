@@ -1,0 +1,522 @@
+"""Pulls of OneRoster 1.1 collections: paging, bounded concurrency, retries -> one DataFrame.
+
+A pull reads the first page, then picks how to page from what the provider told it:
+- `X-Total-Count`: the remaining offsets are known, fetched concurrently (threads sharing one
+  httpx.Client); a short page has its gap re-requested, and a first page shorter than asked
+  (a silent cap) sets the page size for the rest;
+- otherwise `Link: rel="next"`: followed serially;
+- otherwise: offsets advance by the rows received until an empty page.
+Repeated pages, links pointing back, duplicate `sourcedId`s and a row count that disagrees with
+the total all fail the pull: a roster with silent holes would deactivate real people downstream.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import parse_qsl, quote
+
+import httpx
+import orjson
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import tenacity
+
+from rostering_pipeline.oneroster.auth import Authenticator
+from rostering_pipeline.oneroster.entities import Entity
+from rostering_pipeline.oneroster.errors import (
+    AccessDenied,
+    CredentialsRejected,
+    EndpointNotFound,
+    InsecureURL,
+    OneRosterError,
+    ProviderError,
+    ProviderUnreachable,
+)
+from rostering_pipeline.oneroster.normalize import (
+    MalformedResponse,
+    normalize_records,
+    records_from_body,
+    to_frame,
+)
+
+ROSTER_PATH = "/ims/oneroster/v1p1"
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+_STATUS_ERRORS: dict[int, type[OneRosterError]] = {
+    401: CredentialsRejected,
+    403: AccessDenied,
+    404: EndpointNotFound,
+}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Per request: at most `max_attempts` sends within `max_elapsed_s` (sleeps included)."""
+
+    max_attempts: int = 6
+    max_elapsed_s: float = 300.0
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    base_url: str  # `/ims/oneroster/v1p1` is appended unless the URL already ends with it
+    auth: Authenticator
+    page_size: int = 1000
+    concurrency: int = 4  # pages in flight once the total is known; 1 = serial
+    timeout: httpx.Timeout = field(default_factory=lambda: httpx.Timeout(30.0, connect=10.0))
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    allow_insecure_http: bool = False  # plain http:// to a non-loopback host (development only)
+    include_guardians: bool = False
+    # Replaces the network (httpx.MockTransport in tests); None = real HTTP with TLS verification.
+    transport: httpx.BaseTransport | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.page_size < 1 or self.concurrency < 1:
+            raise ValueError("page_size and concurrency must be at least 1")
+        for url in (self.base_url, self.auth.token_url):
+            if url is not None:
+                check_transport(url, allow_insecure_http=self.allow_insecure_http)
+
+    @property
+    def roster_url(self) -> str:
+        base = self.base_url.rstrip("/")
+        return base if base.endswith(ROSTER_PATH) else base + ROSTER_PATH
+
+
+@dataclass(frozen=True)
+class FetchStats:
+    rows: int  # rows in the frame (guardians already dropped unless included)
+    pages: int
+    requests: int  # every HTTP request sent, token requests and retries included
+    retries: int
+    duration_s: float
+    host: str
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    frame: pd.DataFrame
+    stats: FetchStats
+
+
+def check_transport(url: str, *, allow_insecure_http: bool) -> None:
+    """https:// always; http:// only to loopback hosts, unless explicitly allowed."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise InsecureURL("not an absolute http(s) URL", url=url if parsed is not None else None)
+    if parsed.scheme == "http" and not (allow_insecure_http or _is_loopback(parsed.host)):
+        raise InsecureURL("plain http:// is refused for a non-loopback host; use https://", url=url)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def encode_query(params: list[tuple[str, str]]) -> str:
+    """RFC 3986 percent-encoding of every name and value (spaces as %20, quotes, '>' ...).
+
+    The client sends exactly this text, so an OAuth 1.0a signature (RFC 5849 encodes the same
+    way) covers the bytes the provider receives.
+    """
+    return "&".join(f"{quote(name, safe='')}={quote(value, safe='')}" for name, value in params)
+
+
+def filter_predicate(field_name: str, operator: str, value: str) -> str:
+    """One OneRoster filter predicate; a quote inside the value is doubled."""
+    escaped = value.replace("'", "''")
+    return f"{field_name}{operator}'{escaped}'"
+
+
+def modified_since_filter(moment: datetime) -> str:
+    """`dateLastModified>'2026-08-01T00:00:00Z'`; a naive datetime is taken as UTC."""
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    stamp = moment.isoformat(timespec="microseconds" if moment.microsecond else "seconds")
+    return filter_predicate("dateLastModified", ">", stamp.replace("+00:00", "Z"))
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """A Retry-After header (delay in seconds, or an HTTP date) as seconds to wait."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
+
+
+_LINK = re.compile(r"<([^>]*)>([^<]*)")
+_REL = re.compile(r"""rel\s*=\s*"?([^";,]*)""", re.IGNORECASE)
+
+
+def next_link(header: str | None) -> str | None:
+    """The `rel="next"` target of a Link header (entries may be separated by newlines)."""
+    for match in _LINK.finditer(header or ""):
+        rel = _REL.search(match.group(2))
+        if rel and "next" in rel.group(1).lower().split():
+            return match.group(1).strip()
+    return None
+
+
+def _status_description(response: httpx.Response) -> str:
+    """The provider's statusInfoSet description (or code), else the HTTP reason phrase."""
+    try:
+        document = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        document = None
+    infos = document.get("statusInfoSet") if isinstance(document, dict) else None
+    if isinstance(infos, dict):
+        infos = [infos]
+    texts: list[str] = []
+    for info in infos if isinstance(infos, list) else []:
+        if not isinstance(info, dict):
+            continue
+        text = info.get("imsx_description")
+        if not text:
+            minor = (info.get("imsx_CodeMinor") or {}).get("imsx_codeMinorField") or []
+            codes = [m.get("imsx_codeMinorFieldValue") for m in minor if isinstance(m, dict)]
+            text = ", ".join(str(code) for code in codes if code)
+        if text:
+            texts.append(str(text))
+    return "; ".join(texts)[:300] or response.reason_phrase or "error"
+
+
+class _Transient(Exception):
+    """A failure worth retrying; `error` is raised once the retries are spent."""
+
+    def __init__(self, error: OneRosterError, retry_after: float | None = None):
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class _Page:
+    position: int | str  # offset, or the URL of a followed link
+    count: int  # records the provider sent (before guardians are dropped)
+    table: pa.Table
+    total: int | None
+    next_url: str | None
+    has_link: bool
+
+
+class OneRosterClient:
+    """Thread-safe; one per district and run. Use as a context manager to close connections."""
+
+    def __init__(self, config: ClientConfig):
+        self.config = config
+        self._http = httpx.Client(
+            timeout=config.timeout,
+            transport=config.transport,
+            follow_redirects=False,
+            headers={"Accept": "application/json"},
+        )
+
+    def __repr__(self) -> str:
+        return f"OneRosterClient({self.config.roster_url!r}, auth={self.config.auth!r})"
+
+    def __enter__(self) -> OneRosterClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def fetch(self, entity: Entity, modified_since: datetime | None = None) -> FetchResult:
+        """Every record of `entity` (modified after `modified_since`, when given)."""
+        return _Pull(self.config, self._http, entity, modified_since).run()
+
+
+class _Pull:
+    """The state of one collection pull: counters, the fields decision, pages seen."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        http: httpx.Client,
+        entity: Entity,
+        modified_since: datetime | None,
+    ):
+        self.config = config
+        self.http = http
+        self.entity = entity
+        self.collection_url = config.roster_url + entity.path
+        self.filter = modified_since_filter(modified_since) if modified_since else None
+        self.send_fields = True  # cleared for the rest of the pull when the provider rejects it
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.retries = 0
+        self.seen: dict[tuple[object, object, int], int | str] = {}
+        self.aborted = threading.Event()
+        policy = config.retry
+        self.retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_Transient),
+            stop=(
+                tenacity.stop_after_attempt(policy.max_attempts)
+                | tenacity.stop_before_delay(policy.max_elapsed_s)
+                | (lambda _state: self.aborted.is_set())
+            ),
+            wait=self._wait,
+            before_sleep=self._count_retry,
+            reraise=True,
+        )
+        self.backoff = tenacity.wait_random_exponential(
+            multiplier=policy.backoff_initial_s, max=policy.backoff_max_s
+        )
+
+    # --- the pull ---------------------------------------------------------------------------
+
+    def run(self) -> FetchResult:
+        started = time.monotonic()
+        first = self.page_at(0, self.config.page_size)
+        if first.total is not None:
+            pages = self.pages_by_total(first)
+        elif first.has_link:
+            pages = self.pages_by_link(first)
+        else:
+            pages = self.pages_until_empty(first)
+        self.check_unique([page.table for page in pages])
+        frame = to_frame(self.entity, (page.table for page in pages))
+        stats = FetchStats(
+            rows=len(frame),
+            pages=len(pages),
+            requests=self.requests,
+            retries=self.retries,
+            duration_s=time.monotonic() - started,
+            host=httpx.URL(self.collection_url).host,
+        )
+        return FetchResult(frame=frame, stats=stats)
+
+    def pages_by_total(self, first: _Page) -> list[_Page]:
+        total = first.total
+        assert total is not None
+        size = self.config.page_size
+        if first.count == 0 and total > 0:
+            raise self.mismatch(f"the first page is empty although X-Total-Count is {total}")
+        # A first page shorter than asked while more rows exist reveals the provider's cap.
+        step = first.count if first.count < min(size, total) else size
+        tasks = [(offset, step) for offset in range(first.count, total, step)]
+        pages = [first]
+        with ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="oneroster") as pool:
+            pending: dict[Future[_Page], tuple[int, int]] = {
+                pool.submit(self.page_at, offset, limit): (offset, limit) for offset, limit in tasks
+            }
+            try:
+                while pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        offset, limit = pending.pop(future)
+                        page = future.result()
+                        expected = min(limit, total - offset)
+                        if page.count > limit or (page.count == 0 and expected > 0):
+                            raise self.mismatch(
+                                f"offset {offset} (limit {limit}) returned {page.count} rows "
+                                f"although X-Total-Count is {total}"
+                            )
+                        if page.count < expected:  # capped: ask for the rest of this slice
+                            gap = (offset + page.count, expected - page.count)
+                            pending[pool.submit(self.page_at, *gap)] = gap
+                        pages.append(page)
+            except BaseException:
+                self.aborted.set()  # running requests stop retrying; queued ones never start
+                for future in pending:
+                    future.cancel()
+                raise
+        received = sum(page.count for page in pages)
+        if received != total:
+            raise self.mismatch(f"received {received} rows although X-Total-Count is {total}")
+        return sorted(pages, key=lambda page: page.position)
+
+    def pages_by_link(self, first: _Page) -> list[_Page]:
+        pages, visited = [first], {first.position}
+        page = first
+        while page.next_url and page.count:
+            if page.next_url in visited:
+                raise ProviderError(
+                    "Link rel=next points back to a page already read", url=page.next_url
+                )
+            visited.add(page.next_url)
+            page = self.page_from_link(page.next_url)
+            pages.append(page)
+        return pages
+
+    def pages_until_empty(self, first: _Page) -> list[_Page]:
+        pages, offset, page = [first], first.count, first
+        while page.count:
+            page = self.page_at(offset, self.config.page_size)
+            pages.append(page)
+            offset += page.count
+        return pages
+
+    def check_unique(self, tables: list[pa.Table]) -> None:
+        ids = pa.chunked_array([table["sourced_id"] for table in tables], pa.string())
+        counts = pc.value_counts(ids.drop_null())
+        repeated = counts.filter(pc.greater(counts.field("counts"), 1))
+        if len(repeated):
+            raise ProviderError(
+                f"{len(repeated)} sourcedId(s) sent more than once across pages, "
+                f"e.g. {repeated[0]['values'].as_py()!r}",
+                url=self.collection_url,
+            )
+
+    def mismatch(self, detail: str) -> ProviderError:
+        return ProviderError(f"inconsistent paging: {detail}", url=self.collection_url)
+
+    # --- one page ---------------------------------------------------------------------------
+
+    def page_at(self, offset: int, limit: int) -> _Page:
+        try:
+            response = self.get(self.page_url(offset, limit))
+        except ProviderError as exc:
+            if exc.status != 400 or not self.send_fields:
+                raise
+            # Some providers reject `fields` (invalid_selection_field): ask for whole records.
+            self.send_fields = False
+            response = self.get(self.page_url(offset, limit))
+        return self.read_page(offset, response)
+
+    def page_from_link(self, link: str) -> _Page:
+        return self.read_page(link, self.get(link))
+
+    def page_url(self, offset: int, limit: int) -> str:
+        params = [("limit", str(limit)), ("offset", str(offset)), ("sort", "sourcedId")]
+        if self.send_fields:
+            params.append(("fields", ",".join(self.entity.fields)))
+        if self.filter:
+            params.append(("filter", self.filter))
+        return f"{self.collection_url}?{encode_query(params)}"
+
+    def read_page(self, position: int | str, response: httpx.Response) -> _Page:
+        url = response.request.url
+        try:
+            records = records_from_body(self.entity, response.content)
+        except MalformedResponse as exc:
+            raise ProviderError(str(exc), url=url, status=response.status_code) from None
+        total = response.headers.get("X-Total-Count")
+        if total is not None and not total.strip().isdigit():
+            raise ProviderError(f"X-Total-Count is not a number: {total[:40]!r}", url=url)
+        link_header = response.headers.get("Link")
+        link = next_link(link_header)
+        if records:
+            fingerprint = (records[0].get("sourcedId"), records[-1].get("sourcedId"), len(records))
+            with self.lock:
+                earlier = self.seen.setdefault(fingerprint, position)
+            if earlier != position:
+                raise ProviderError(
+                    f"the page at {position} repeats the page at {earlier}", url=url
+                )
+        return _Page(
+            position=position,
+            count=len(records),
+            table=normalize_records(
+                self.entity, records, include_guardians=self.config.include_guardians
+            ),
+            total=int(total) if total is not None else None,
+            next_url=self.follow(url, link) if link else None,
+            has_link=link_header is not None,
+        )
+
+    def follow(self, current: httpx.URL, link: str) -> str:
+        """A next link made absolute, kept on the same origin, its query re-encoded as we sign."""
+        target = current.join(link)
+        if (target.scheme, target.host, target.port) != (
+            current.scheme,
+            current.host,
+            current.port,
+        ):
+            raise ProviderError("Link rel=next leaves the provider's origin", url=target)
+        query = parse_qsl(target.query.decode(), keep_blank_values=True)
+        base = str(target.copy_with(query=None))
+        return f"{base}?{encode_query(query)}" if query else base
+
+    # --- requests ---------------------------------------------------------------------------
+
+    def get(self, url: str) -> httpx.Response:
+        """A data GET: transient failures retried, one re-authentication after a 401."""
+
+        def build() -> httpx.Request:
+            request = self.http.build_request("GET", url)
+            self.config.auth.authorize(request, self.exchange)
+            return request
+
+        response = self.exchange(build)
+        if response.status_code == 401:
+            self.config.auth.forget(response.request)
+            response = self.exchange(build)
+        if response.status_code != 200:
+            raise self.status_error(response)
+        return response
+
+    def exchange(self, build: Callable[[], httpx.Request]) -> httpx.Response:
+        """Send a freshly built request per attempt; returns the first non-transient response."""
+
+        def attempt() -> httpx.Response:
+            request = build()
+            with self.lock:
+                self.requests += 1
+            try:
+                response = self.http.send(request)
+            except httpx.TransportError as exc:  # timeouts, refused or dropped connections
+                error = ProviderUnreachable(
+                    self.redact(f"{type(exc).__name__}: {exc}"), url=request.url
+                )
+                raise _Transient(error) from None
+            if response.status_code in TRANSIENT_STATUSES:
+                delay = retry_after_seconds(response.headers.get("Retry-After"))
+                raise _Transient(self.status_error(response), delay)
+            return response
+
+        try:
+            # A copy per call: a token fetch runs nested inside a data request's attempt.
+            return self.retrying.copy()(attempt)
+        except _Transient as exc:
+            raise exc.error from None
+
+    def status_error(self, response: httpx.Response) -> OneRosterError:
+        error_type = _STATUS_ERRORS.get(response.status_code, ProviderError)
+        return error_type(
+            self.redact(_status_description(response)),
+            url=response.request.url,
+            status=response.status_code,
+        )
+
+    def redact(self, text: str) -> str:
+        for secret in self.config.auth.secrets():
+            text = text.replace(secret, "***")
+        return text
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        failure = state.outcome.exception() if state.outcome else None
+        if isinstance(failure, _Transient) and failure.retry_after is not None:
+            return failure.retry_after  # the provider said how long (429 Retry-After)
+        return self.backoff(state)
+
+    def _count_retry(self, _state: tenacity.RetryCallState) -> None:
+        with self.lock:
+            self.retries += 1
