@@ -1,0 +1,335 @@
+"""The provider's HTTP surface (Starlette): token endpoint, collections, single items, faults."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter, OrderedDict
+from dataclasses import dataclass
+from random import Random
+from urllib.parse import parse_qsl, quote, urlencode
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from rostering_pipeline.devserver.auth import Credentials, SignatureVerifier, TokenIssuer
+from rostering_pipeline.devserver.catalog import (
+    API_PREFIX,
+    COLLECTIONS,
+    SCALAR_FIELDS,
+    SINGLE_ITEM_PATHS,
+    Collection,
+)
+from rostering_pipeline.devserver.daily import DayChanges, advance_day
+from rostering_pipeline.devserver.faults import DEFAULT_SLOW_S, FaultPlan
+from rostering_pipeline.devserver.query import Query, QueryError, parse_query, select
+from rostering_pipeline.devserver.records import Record
+from rostering_pipeline.devserver.serialize import (
+    WIRE_FIELDS,
+    WireStyle,
+    collection_body,
+    html_error_body,
+    item_body,
+    shaper,
+    status_info_body,
+)
+from rostering_pipeline.devserver.settings import Faults, ProviderSettings, Quirks
+from rostering_pipeline.devserver.synthetic import District, generate
+
+JSON = "application/json"
+REASONS = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
+           500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
+           504: "Gateway Timeout"}  # fmt: skip
+_CODE_MINOR = {401: "unauthorisedrequest", 404: "unknownobject", 429: "server_busy"}
+_VIEW_CACHE_SIZE = 16
+
+
+class ConnectionDropped(Exception):
+    """Raised mid-body so the server closes the connection: the "reset" fault."""
+
+
+@dataclass(frozen=True)
+class Stats:
+    requests: int
+    data_requests: int
+    token_requests: int
+    by_status: dict[int, int]
+
+
+class Provider:
+    """Everything a running provider holds: district, settings, auth state, faults, counters.
+    Control methods are called from other threads while the event loop serves."""
+
+    def __init__(self, settings: ProviderSettings, district: District | None = None) -> None:
+        self.settings = settings
+        self.district = district if district is not None else generate(settings.district)
+        self.quirks: Quirks = settings.quirks
+        self.fault_plan = FaultPlan(settings.faults)
+        credentials = Credentials(settings.client_id, settings.client_secret)
+        self.tokens = TokenIssuer(
+            credentials,
+            scope=settings.scope,
+            lifetime_s=settings.token_lifetime_s,
+            expires_in_as_string=settings.expires_in_as_string,
+        )
+        self.signatures = SignatureVerifier(credentials)
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+        self._by_status: Counter[int] = Counter()
+        self._views: OrderedDict[tuple, list[Record]] = OrderedDict()
+
+    @property
+    def faults(self) -> Faults:
+        return self.fault_plan.faults
+
+    @faults.setter
+    def faults(self, faults: Faults) -> None:
+        self.fault_plan.configure(faults)
+
+    def set_credentials(
+        self, client_id: str | None = None, client_secret: str | None = None
+    ) -> None:
+        current = self.tokens.credentials
+        new = Credentials(client_id or current.client_id, client_secret or current.secret)
+        self.tokens.credentials = new
+        self.signatures.credentials = new
+
+    def advance_day(self) -> DayChanges:
+        return advance_day(self.district)
+
+    def count(self, what: str) -> None:
+        with self._lock:
+            self._counts[what] += 1
+
+    def answered(self, response: Response) -> Response:
+        with self._lock:
+            self._by_status[response.status_code] += 1
+        return response
+
+    @property
+    def stats(self) -> Stats:
+        with self._lock:
+            c = self._counts
+            return Stats(
+                c["requests"], c["data_requests"], c["token_requests"], dict(self._by_status)
+            )
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            self._counts.clear()
+            self._by_status.clear()
+
+    def rows(self, collection: Collection, query: Query) -> list[Record]:
+        """Filtered, ordered rows; cached per district revision so paging does not redo it."""
+        district, shuffled = self.district, self.quirks.unsorted_without_sort
+        key = (
+            district.revision,
+            collection.path,
+            query.filter,
+            query.sort,
+            query.descending,
+            shuffled,
+        )
+        with self._lock:
+            if key in self._views:
+                self._views.move_to_end(key)
+                return self._views[key]
+        records = district.tables[collection.table].records
+        if collection.keep is not None:
+            records = [r for r in records if collection.keep(r)]
+
+        def shuffle(rows: list[Record]) -> list[Record]:
+            rows = list(rows)
+            Random(f"{district.spec.seed}/{district.revision}/{collection.path}").shuffle(rows)
+            return rows
+
+        rows = select(records, query, shuffle if shuffled else None)
+        with self._lock:
+            self._views[key] = rows
+            while len(self._views) > _VIEW_CACHE_SIZE:
+                self._views.popitem(last=False)
+        return rows
+
+
+def build_app(provider: Provider) -> Starlette:
+    return Starlette(
+        routes=[
+            Route("/oauth/token", _endpoint(provider, _token), methods=["POST"]),
+            Route(API_PREFIX + "/{rest:path}", _endpoint(provider, _data), methods=["GET"]),
+        ]
+    )
+
+
+def _endpoint(provider: Provider, handler):
+    async def endpoint(request: Request) -> Response:
+        provider.count("requests")
+        return provider.answered(await handler(provider, request))
+
+    return endpoint
+
+
+async def _token(provider: Provider, request: Request) -> Response:
+    provider.count("token_requests")
+    form = dict(
+        parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+    )
+    answer = provider.tokens.issue(form, request.headers.get("authorization"))
+    return Response(orjson.dumps(answer.body), answer.status, answer.headers, media_type=JSON)
+
+
+async def _data(provider: Provider, request: Request) -> Response:
+    provider.count("data_requests")
+    quirks, faults = provider.quirks, provider.faults
+    origin = f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
+    refusal = _auth_refusal(provider, request, origin)
+    if refusal is not None:
+        return _error(quirks, 401, refusal)
+    rest = "/" + request.path_params["rest"].strip("/")
+    fault = provider.fault_plan.draw(rest)
+    kind = fault.kind if fault else None
+    if kind == "401":
+        return _error(quirks, 401, "access token or signature refused")
+    if kind == "429":
+        return _error(quirks, 429, "too many requests", {"Retry-After": faults.retry_after})
+    if kind in ("500", "502", "503", "504"):
+        return _error(quirks, int(kind), "the server could not answer")
+    if kind == "slow":
+        await asyncio.sleep(fault.seconds or DEFAULT_SLOW_S)
+    if faults.latency_s:
+        await asyncio.sleep(faults.latency_s)
+    try:
+        body, headers = _answer(provider, request, rest, origin)
+    except QueryError as exc:
+        return _error(quirks, exc.status, exc.description, code_minor=exc.code_minor)
+    if kind == "truncated":
+        return Response(body[: len(body) // 2], 200, headers, media_type=JSON)
+    if kind == "html":
+        return Response(html_error_body(500, REASONS[500]), 200, media_type="text/html")
+    if kind == "reset":
+        return _DroppedMidBody(body, 200, headers, media_type=JSON)
+    return Response(body, 200, headers, media_type=JSON)
+
+
+def _auth_refusal(provider: Provider, request: Request, origin: str) -> str | None:
+    authorization = request.headers.get("authorization")
+    if provider.settings.auth == "oauth1":
+        query = request.scope["query_string"].decode("latin-1")
+        uri = f"{origin}{request.url.path}" + (f"?{query}" if query else "")
+        return provider.signatures.refusal(request.method, uri, authorization)
+    return None if provider.tokens.accepts(authorization) else "missing, invalid or expired token"
+
+
+def _answer(
+    provider: Provider, request: Request, rest: str, origin: str
+) -> tuple[bytes, dict[str, str]]:
+    quirks = provider.quirks
+    name, _, item_id = rest.strip("/").partition("/")
+    collection = COLLECTIONS.get(name)
+    if collection is None or (item_id and (name not in SINGLE_ITEM_PATHS or "/" in item_id)):
+        raise QueryError(404, "unknownobject", f"no such endpoint {rest}")
+    params = request.query_params
+    if quirks.reject_fields and "fields" in params:
+        raise QueryError(400, "invalid_selection_field", "field selection is not supported")
+    query = parse_query(
+        params,
+        wire_fields=WIRE_FIELDS[collection.table],
+        scalar_fields=SCALAR_FIELDS[collection.table],
+        inactive_status=quirks.inactive_status,
+    )
+    shape = shaper(collection.table, WireStyle.for_request(origin, quirks))
+    if item_id:
+        record = provider.district.tables[collection.table].get(item_id)
+        if record is None or (collection.keep is not None and not collection.keep(record)):
+            raise QueryError(404, "unknownobject", f"no {collection.singular} {item_id}")
+        return item_body(collection.singular, record, shape, query.fields), {}
+    rows = provider.rows(collection, query)
+    limit = min(query.limit, quirks.page_size_cap) if quirks.page_size_cap else query.limit
+    start = query.offset
+    if quirks.repeat_first_page:
+        start = 0
+    elif quirks.duplicate_across_pages and start > 0:
+        start -= 1
+    body = collection_body(
+        _envelope(collection, quirks), rows[start : start + limit], shape, query.fields
+    )
+    headers = {}
+    if quirks.total_count:
+        headers["X-Total-Count"] = str(len(rows))
+    if quirks.link_header:
+        link = _link_header(f"{origin}{API_PREFIX}/{name}", request, query.offset, limit, len(rows))
+        if link:
+            headers["Link"] = link
+    return body, headers
+
+
+def _envelope(collection: Collection, quirks: Quirks) -> str:
+    if collection.table == "users" and quirks.users_envelope != "users":
+        # such providers name the list after what was asked for; /users gets the setting
+        return collection.path if collection.path != "users" else quirks.users_envelope
+    if collection.table == "academicSessions":
+        return quirks.sessions_envelope
+    return collection.envelope
+
+
+def _link_header(url: str, request: Request, offset: int, limit: int, total: int) -> str:
+    """RFC 8288 Link with next/last/first/prev. (Spec examples show the links on separate lines;
+    a raw newline is illegal in an HTTP/1.1 header value, so they are comma-separated.)"""
+    others = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "limit")]
+
+    def at(page_offset: int) -> str:
+        query = urlencode(
+            [*others, ("limit", str(limit)), ("offset", str(page_offset))], quote_via=quote
+        )
+        return f"{url}?{query}"
+
+    links = []
+    if offset + limit < total:
+        links.append(f'<{at(offset + limit)}>; rel="next"')
+    links.append(f'<{at(max(0, (total - 1) // limit * limit))}>; rel="last"')
+    links.append(f'<{at(0)}>; rel="first"')
+    if offset > 0:
+        links.append(f'<{at(max(0, offset - limit))}>; rel="prev"')
+    return ", ".join(links)
+
+
+def _error(
+    quirks: Quirks,
+    status: int,
+    description: str,
+    headers: dict[str, str] | None = None,
+    *,
+    code_minor: str | None = None,
+) -> Response:
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="oneroster"'
+    if quirks.html_errors:
+        return Response(
+            html_error_body(status, REASONS.get(status, "Error")),
+            status,
+            headers,
+            media_type="text/html",
+        )
+    minor = code_minor or _CODE_MINOR.get(status, "internal_server_error")
+    return Response(status_info_body(minor, description), status, headers, media_type=JSON)
+
+
+class _DroppedMidBody(Response):
+    """Announces the full length, sends half, then drops the connection."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        await send(
+            {
+                "type": "http.response.body",
+                "body": self.body[: len(self.body) // 2],
+                "more_body": True,
+            }
+        )
+        raise ConnectionDropped("fault injected: connection dropped mid-body")

@@ -1,0 +1,229 @@
+"""The wire format: records to OneRoster JSON objects under the current quirks, and error bodies.
+
+Written independently of the client's parser on purpose, so that a test of one against the other
+catches a mistake in either.
+"""
+
+from __future__ import annotations
+
+import html
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from rostering_pipeline.devserver.catalog import API_PREFIX
+from rostering_pipeline.devserver.records import Record
+from rostering_pipeline.devserver.settings import Quirks
+
+Shaper = Callable[[Record], dict[str, Any]]
+
+# Every field each table can send, in wire order: what `fields=` may name.
+WIRE_FIELDS: dict[str, tuple[str, ...]] = {
+    "orgs": ("sourcedId", "status", "dateLastModified", "name", "type", "identifier", "parent",
+             "children"),
+    "academicSessions": ("sourcedId", "status", "dateLastModified", "title", "type", "startDate",
+                         "endDate", "parent", "children", "schoolYear"),
+    "courses": ("sourcedId", "status", "dateLastModified", "title", "schoolYear", "courseCode",
+                "grades", "subjects", "org"),
+    "classes": ("sourcedId", "status", "dateLastModified", "title", "classCode", "classType",
+                "location", "grades", "subjects", "course", "school", "terms", "periods"),
+    "users": ("sourcedId", "status", "dateLastModified", "metadata", "username", "userIds",
+              "enabledUser", "givenName", "familyName", "middleName", "role", "identifier",
+              "email", "sms", "phone", "agents", "orgs", "grades", "password"),
+    "enrollments": ("sourcedId", "status", "dateLastModified", "user", "class", "school", "role",
+                    "primary", "beginDate", "endDate"),
+}  # fmt: skip
+
+_BOOLS = {"json": (False, True), "lower": ("false", "true"), "title": ("False", "True")}
+_LUNCH = ("free", "reduced", "paid", "paid")
+
+
+@dataclass(frozen=True)
+class WireStyle:
+    href_base: str  # "http://host:port/ims/oneroster/v1p1", or "~/ims/oneroster/v1p1" (relative)
+    quirks: Quirks
+
+    @classmethod
+    def for_request(cls, origin: str, quirks: Quirks) -> WireStyle:
+        return cls("~" + API_PREFIX if quirks.relative_href else origin + API_PREFIX, quirks)
+
+
+def shaper(table: str, style: WireStyle) -> Shaper:
+    """A function turning one record of `table` into its wire object (hot path: locals only)."""
+    q = style.quirks
+    base = style.href_base
+    false_value, true_value = _BOOLS[q.bool_style]
+    extras = q.extra_fields
+
+    def status(value: str) -> str:
+        return "inactive" if q.inactive_status and value == "tobedeleted" else value
+
+    def ref(path: str, kind: str, sid: str) -> dict[str, str]:
+        return {"href": f"{base}/{path}/{sid}", "sourcedId": sid, "type": kind}
+
+    def org(r: Record) -> dict[str, Any]:
+        d = {
+            "sourcedId": r.sourcedId,
+            "status": status(r.status),
+            "dateLastModified": r.dateLastModified,
+            "name": r.name,
+            "type": r.type,
+            "identifier": r.identifier,
+        }
+        if r.parent:
+            d["parent"] = ref("orgs", "org", r.parent)
+        d["children"] = [ref("orgs", "org", c) for c in r.children]
+        return d
+
+    def session(r: Record) -> dict[str, Any]:
+        d = {
+            "sourcedId": r.sourcedId,
+            "status": status(r.status),
+            "dateLastModified": r.dateLastModified,
+            "title": r.title,
+            "type": r.type,
+            "startDate": r.startDate,
+            "endDate": r.endDate,
+        }
+        if r.parent:
+            d["parent"] = ref("academicSessions", "academicSession", r.parent)
+        d["children"] = [ref("academicSessions", "academicSession", c) for c in r.children]
+        d["schoolYear"] = r.schoolYear
+        return d
+
+    def course(r: Record) -> dict[str, Any]:
+        return {
+            "sourcedId": r.sourcedId,
+            "status": status(r.status),
+            "dateLastModified": r.dateLastModified,
+            "title": r.title,
+            "schoolYear": ref("academicSessions", "academicSession", r.schoolYear),
+            "courseCode": r.courseCode,
+            "grades": list(r.grades),
+            "subjects": list(r.subjects),
+            "org": ref("orgs", "org", r.org),
+        }
+
+    def klass(r: Record) -> dict[str, Any]:
+        return {
+            "sourcedId": r.sourcedId,
+            "status": status(r.status),
+            "dateLastModified": r.dateLastModified,
+            "title": r.title,
+            "classCode": r.classCode,
+            "classType": r.classType,
+            "location": r.location,
+            "grades": list(r.grades),
+            "subjects": list(r.subjects),
+            "course": ref("courses", "course", r.course),
+            "school": ref("orgs", "org", r.school),
+            "terms": [ref("academicSessions", "academicSession", t) for t in r.terms],
+            "periods": ",".join(r.periods) if q.periods_as_string else list(r.periods),
+        }
+
+    def user(r: Record) -> dict[str, Any]:
+        d = {
+            "sourcedId": r.sourcedId,
+            "status": status(r.status),
+            "dateLastModified": r.dateLastModified,
+        }
+        if extras:
+            d["metadata"] = _demographics(r)
+        d["username"] = r.username
+        if extras:
+            d["userIds"] = [{"type": "SIS", "identifier": r.identifier}]
+        d["enabledUser"] = true_value if r.enabledUser else false_value
+        d["givenName"] = r.givenName
+        d["familyName"] = r.familyName
+        d["middleName"] = r.middleName or ""
+        d["role"] = r.role
+        d["identifier"] = r.identifier
+        d["email"] = r.email
+        if extras:
+            phone = _phone(r.sourcedId)
+            d["sms"] = phone
+            d["phone"] = phone
+            d["agents"] = [ref("users", "user", a) for a in r.agents]
+        d["orgs"] = [ref("orgs", "org", o) for o in r.orgs]
+        d["grades"] = list(r.grades)
+        if extras:
+            d["password"] = f"Welcome{zlib.crc32(r.sourcedId.encode()) % 10_000:04d}!"
+        return d
+
+    def enrollment(r: Record) -> dict[str, Any]:
+        return {
+            "sourcedId": r.sourcedId,
+            "status": status(r.status),
+            "dateLastModified": r.dateLastModified,
+            "user": ref("users", "user", r.user),
+            "class": ref("classes", "class", r.class_),
+            "school": ref("orgs", "org", r.school),
+            "role": r.role,
+            "primary": true_value if r.primary else false_value,
+            "beginDate": r.beginDate,
+            "endDate": r.endDate,
+        }
+
+    return {"orgs": org, "academicSessions": session, "courses": course, "classes": klass,
+            "users": user, "enrollments": enrollment}[table]  # fmt: skip
+
+
+def _phone(sourced_id: str) -> str:
+    n = zlib.crc32(sourced_id.encode())
+    return f"+1 555-01{n % 100:02d}-{n // 100 % 10_000:04d}"
+
+
+def _demographics(r: Record) -> dict[str, str]:
+    """Extension fields like those vendors put in `metadata`: exactly what must never be stored."""
+    n = zlib.crc32(r.sourcedId.encode(), 7)
+    return {
+        "ext:birthDate": f"{2008 + n % 14}-{n // 14 % 12 + 1:02d}-{n // 168 % 28 + 1:02d}",
+        "ext:sex": "FM"[n % 2],
+        "ext:hispanicOrLatinoEthnicity": "true" if n % 5 == 0 else "false",
+        "ext:lunchStatus": _LUNCH[n // 7 % 4],
+        "ext:iepStatus": "Y" if n % 9 == 0 else "N",
+    }
+
+
+def collection_body(
+    envelope: str, records: list[Record], shape: Shaper, fields: tuple[str, ...] | None
+) -> bytes:
+    if fields is None:
+        rows = [shape(r) for r in records]
+    else:
+        rows = [{k: d[k] for k in fields if k in d} for d in map(shape, records)]
+    return orjson.dumps({envelope: rows})
+
+
+def item_body(
+    singular: str, record: Record, shape: Shaper, fields: tuple[str, ...] | None
+) -> bytes:
+    d = shape(record)
+    return orjson.dumps({singular: d if fields is None else {k: d[k] for k in fields if k in d}})
+
+
+def status_info_body(code_minor: str, description: str | None) -> bytes:
+    """OneRoster's error body; some providers leave the description out, so None omits it."""
+    info: dict[str, Any] = {"imsx_codeMajor": "failure", "imsx_severity": "error"}
+    if description is not None:
+        info["imsx_description"] = description
+    info["imsx_CodeMinor"] = {
+        "imsx_codeMinorField": [
+            {"imsx_codeMinorFieldName": "TargetEndSystem", "imsx_codeMinorFieldValue": code_minor}
+        ]
+    }
+    return orjson.dumps({"statusInfoSet": [info]})
+
+
+def html_error_body(status: int, reason: str) -> bytes:
+    """The page a proxy or an IIS front end answers with instead of JSON."""
+    title = html.escape(f"{status} - {reason}")
+    return (
+        "<!DOCTYPE html>\n<html><head><title>" + title + "</title></head>\n"
+        "<body><h1>Server Error</h1><h2>" + title + "</h2>\n"
+        "<p>The page cannot be displayed because an internal server error has occurred.</p>"
+        "</body></html>\n"
+    ).encode()
