@@ -243,13 +243,14 @@ def held_syncs(bind: sa.Engine | sa.Connection) -> dict[str, HeldSync]:
 
 def add_district(
     bind: sa.Engine | sa.Connection,
-    settings: DistrictSettings,
     *,
     client_secret: str,
     box: SecretBox,
     webhook_secret: str | None = None,
+    **settings: Any,
 ) -> District:
-    settings = settings.validated()
+    """A new district from the fields of DistrictSettings (key, name, base_url, client_id, ...)."""
+    settings = _new_settings(settings).validated()
     _check_secret("client secret", client_secret)
     if webhook_secret is not None:
         _check_secret("webhook secret", webhook_secret)
@@ -264,6 +265,19 @@ def add_district(
             raise BadInput(f"district {settings.key!r} already exists")
         conn.execute(districts.insert().values(values))
         return get_district(conn, settings.key)
+
+
+def _new_settings(fields: dict[str, Any]) -> DistrictSettings:
+    unknown = sorted(set(fields) - set(SETTINGS_FIELDS))
+    if unknown:
+        raise BadInput(f"unknown district setting {', '.join(unknown)}")
+    required = [
+        f.name for f in dataclasses.fields(DistrictSettings) if f.default is f.default_factory
+    ]
+    missing = [name for name in required if fields.get(name) is None]
+    if missing:
+        raise BadInput(f"a new district needs {', '.join(missing)}")
+    return DistrictSettings(**fields)
 
 
 def update_district(bind: sa.Engine | sa.Connection, key: str, /, **changes: Any) -> District:

@@ -45,9 +45,15 @@ def _settings(key: str = "north", **overrides) -> DistrictSettings:
     return DistrictSettings(**values)
 
 
-def _add(engine, box, key="north", **overrides):
+def _add(
+    engine, box, key="north", *, client_secret=CLIENT_SECRET, webhook_secret=None, **overrides
+):
     return registry.add_district(
-        engine, _settings(key, **overrides), client_secret=CLIENT_SECRET, box=box
+        engine,
+        client_secret=client_secret,
+        box=box,
+        webhook_secret=webhook_secret,
+        **dataclasses.asdict(_settings(key, **overrides)),
     )
 
 
@@ -101,7 +107,11 @@ def test_every_setting_round_trips(engine, box):
         blackout_end=date(2024, 8, 15),
     )
     district = registry.add_district(
-        engine, settings, client_secret=CLIENT_SECRET, box=box, webhook_secret=WEBHOOK_SECRET
+        engine,
+        client_secret=CLIENT_SECRET,
+        box=box,
+        webhook_secret=WEBHOOK_SECRET,
+        **dataclasses.asdict(settings),
     )
 
     expected = dataclasses.replace(
@@ -115,9 +125,7 @@ def test_every_setting_round_trips(engine, box):
 
 
 def test_the_plaintext_secret_never_reaches_the_database(engine, box):
-    district = registry.add_district(
-        engine, _settings(), client_secret=CLIENT_SECRET, box=box, webhook_secret=WEBHOOK_SECRET
-    )
+    district = _add(engine, box, webhook_secret=WEBHOOK_SECRET)
     registry.set_credentials(engine, "north", client_secret=CLIENT_SECRET, box=box)
 
     dump = _dump(engine)
@@ -211,7 +219,14 @@ def test_plain_http_is_accepted_on_loopback(engine, box, base_url):
 
 def test_empty_client_secret_is_refused(engine, box):
     with pytest.raises(BadInput, match="client secret is empty"):
-        registry.add_district(engine, _settings(), client_secret=" ", box=box)
+        _add(engine, box, client_secret=" ")
+
+
+def test_add_names_missing_and_unknown_settings(engine, box):
+    with pytest.raises(BadInput, match="a new district needs base_url, client_id"):
+        registry.add_district(engine, client_secret="x", box=box, key="north", name="N")
+    with pytest.raises(BadInput, match="unknown district setting colour"):
+        registry.add_district(engine, client_secret="x", box=box, colour="blue")
 
 
 def test_parse_blackout():
@@ -391,9 +406,7 @@ def test_remove_deletes_the_district_and_its_audit_rows(engine, box):
 
 
 def test_rotate_secrets_reencrypts_under_the_first_key(engine, box):
-    registry.add_district(
-        engine, _settings(), client_secret=CLIENT_SECRET, box=box, webhook_secret=WEBHOOK_SECRET
-    )
+    _add(engine, box, webhook_secret=WEBHOOK_SECRET)
     _add(engine, box, "south")
     k2 = new_key_entry("k2")
 
