@@ -1,0 +1,452 @@
+"""The validation gate over normalized frames: schema rules, referential rules and quarantine.
+
+Plain Python, no Dagster: defs/ turns a Verdict into check results and a ledger row. A verdict
+carries no provider value but sourced_ids (failures name the row, the rule and the field), so a
+person's name or e-mail cannot reach Dagster metadata through it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from types import MappingProxyType
+
+import numpy as np
+import orjson
+import pandas as pd
+import pandera.pandas as pa
+
+from rostering_pipeline.oneroster.entities import ENTITIES, INVALID_FIELDS
+from rostering_pipeline.schemas import (
+    DATE_RANGES,
+    END_NOT_BEFORE_BEGIN,
+    PARSES,
+    REQUIRED,
+    ROW_RULES,
+    SCHEMAS,
+)
+
+# Rule names beyond the schema's row-level ones (schemas.ROW_RULES).
+UNIQUE_SOURCED_ID = "unique_sourced_id"  # structural: quarantine is keyed by sourced_id
+KNOWN_REFERENCE = "known_reference"  # every referenced sourced_id is known
+KNOWN_ORG = "known_org"  # a user belongs to at least one known org
+
+_NOTHING_QUARANTINED: Mapping[str, frozenset[str]] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class RuleFailure:
+    """One rule a row breaks: never the offending value, which may be a name or an e-mail."""
+
+    sourced_id: str | None
+    rule: str
+    field: str | None
+
+
+@dataclass(frozen=True)
+class References:
+    """Known sourced_ids, per entity, that another entity's rows may point at."""
+
+    orgs: frozenset[str] = frozenset()
+    academic_sessions: frozenset[str] = frozenset()
+    courses: frozenset[str] = frozenset()
+    classes: frozenset[str] = frozenset()
+    users: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_frames(cls, frames: Mapping[str, pd.DataFrame]) -> References:
+        """The sourced_ids of every row of each frame (tobedeleted and quarantined rows too)."""
+        return cls(
+            **{
+                entity: frozenset(frames[entity]["sourced_id"].dropna().tolist())
+                for entity in _REFERENCED
+                if entity in frames
+            }
+        )
+
+    def union(self, other: References) -> References:
+        """Delta mode: the app DB's ids plus the snapshot's."""
+        return References(
+            **{entity: getattr(self, entity) | getattr(other, entity) for entity in _REFERENCED}
+        )
+
+
+_REFERENCED = tuple(field.name for field in dataclasses.fields(References))
+
+
+class _Arity(Enum):
+    ONE = "one"  # a sourced_id column; a null is the `required` rule's business
+    EACH = "each"  # a JSON list whose every member must be known
+    ANY = "any"  # a JSON list with at least one known member
+
+
+@dataclass(frozen=True)
+class _Reference:
+    column: str
+    target: str  # a References field
+    arity: _Arity = _Arity.ONE
+
+    @property
+    def rule(self) -> str:
+        return KNOWN_ORG if self.arity is _Arity.ANY else KNOWN_REFERENCE
+
+
+REFERENCES: Mapping[str, tuple[_Reference, ...]] = {
+    "courses": (
+        _Reference("org_sourced_id", "orgs"),
+        _Reference("school_year_sourced_id", "academic_sessions"),
+    ),
+    "classes": (
+        _Reference("school_sourced_id", "orgs"),
+        _Reference("course_sourced_id", "courses"),
+        _Reference("term_sourced_ids", "academic_sessions", _Arity.EACH),
+    ),
+    "users": (_Reference("org_sourced_ids", "orgs", _Arity.ANY),),
+    "enrollments": (
+        _Reference("user_sourced_id", "users"),
+        _Reference("class_sourced_id", "classes"),
+        _Reference("school_sourced_id", "orgs"),
+    ),
+}
+# Rows quarantined with the upstream row they point at: entity -> (upstream entity, column).
+DEPENDENCIES: Mapping[str, tuple[tuple[str, str], ...]] = {
+    "enrollments": (("users", "user_sourced_id"), ("classes", "class_sourced_id")),
+}
+
+
+def rules(entity: str) -> tuple[str, ...]:
+    """Every rule a verdict on this entity may name, for declaring checks up front."""
+    schema = SCHEMAS[entity]
+    named = [check.name for column in schema.columns.values() for check in column.checks]
+    named += [check.name for check in schema.checks]
+    named += [reference.rule for reference in REFERENCES.get(entity, ())]
+    return (UNIQUE_SOURCED_ID, *dict.fromkeys(named))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    entity: str
+    rows: int
+    passed: bool
+    structural: tuple[str, ...]  # any of these fails the verdict
+    failures: tuple[RuleFailure, ...]  # every row-level failure, ordered by rule, field, row
+    quarantined_ids: frozenset[str]  # own failures under the ratio: left as they were
+    dependent_quarantined_ids: frozenset[str]  # rows whose upstream row is quarantined
+    failing_rows: int  # distinct rows with at least one failure
+    max_quarantine_ratio: float
+
+    def counts(self) -> dict[tuple[str, str | None], int]:
+        """Failing rows per (rule, field)."""
+        return dict(Counter((failure.rule, failure.field) for failure in self.failures))
+
+    def sample(self, n: int = 20) -> list[RuleFailure]:
+        """Up to n failures, taken in turn from each (rule, field) so that every rule shows."""
+        groups = [list(group) for _, group in itertools.groupby(self.failures, _rule_and_field)]
+        interleaved = itertools.chain.from_iterable(itertools.zip_longest(*groups))
+        return list(itertools.islice((f for f in interleaved if f is not None), n))
+
+    def markdown(self, n: int = 20) -> str:
+        """Counts per rule and a bounded sample of failures; every provider string escaped."""
+        share = self.failing_rows / self.rows if self.rows else 0.0
+        lines = [
+            f"{_code(self.entity)} {'passed' if self.passed else 'failed'}: {self.rows} rows,"
+            f" {self.failing_rows} failing ({share:.2%}, limit {self.max_quarantine_ratio:.2%}),"
+            f" {len(self.quarantined_ids)} quarantined,"
+            f" {len(self.dependent_quarantined_ids)} quarantined with an upstream row"
+        ]
+        if self.structural:
+            lines += ["", "Structural failures:", ""]
+            lines += [f"- {_escape(message)}" for message in self.structural]
+        if self.failures:
+            lines += ["", "| rule | field | rows |", "|---|---|---|"]
+            lines += [
+                f"| {_code(rule)} | {_code(field)} | {count} |"
+                for (rule, field), count in self.counts().items()
+            ]
+            sample = self.sample(n)
+            lines += ["", f"Sample of {len(sample)} failures out of {len(self.failures)}:", ""]
+            lines += ["| sourced_id | field | rule |", "|---|---|---|"]
+            lines += [
+                f"| {_escape(f.sourced_id or '')} | {_code(f.field)} | {_code(f.rule)} |"
+                for f in sample
+            ]
+        return "\n".join(lines)
+
+
+def _rule_and_field(failure: RuleFailure) -> tuple[str, str | None]:
+    return failure.rule, failure.field
+
+
+_MAX_SHOWN_CHARS = 80
+
+
+def _escape(text: str) -> str:
+    """Text as inert Markdown and HTML: all but letters, digits, space and '-' become numeric
+    character references, which render as the character and are never syntax or markup."""
+    if len(text) > _MAX_SHOWN_CHARS:
+        text = text[:_MAX_SHOWN_CHARS] + "…"
+    return "".join(ch if ch.isalnum() or ch in " -" else f"&#{ord(ch)};" for ch in text)
+
+
+def _code(name: str | None) -> str:
+    """One of our identifiers (rule, column, entity name) as a code span; anything else escaped."""
+    return f"`{name}`" if name and name.replace("_", "").isalnum() else _escape(name or "")
+
+
+def validate(
+    entity: str,
+    frame: pd.DataFrame,
+    refs: References | None,
+    *,
+    max_quarantine_ratio: float = 0.005,
+    upstream_quarantined: Mapping[str, frozenset[str]] = _NOTHING_QUARANTINED,
+) -> Verdict:
+    """Check a normalized frame of `entity` against its rules.
+
+    `refs`: the sourced_ids its references may point at (None: referential rules skipped). Rows
+    of status tobedeleted are exempt from referential rules: they are being removed. Row-level
+    failures on at most `max_quarantine_ratio` of the rows are quarantined; more, or any
+    structural failure, fail the verdict, which then quarantines nothing (nothing applies).
+    `upstream_quarantined` maps an entity to its quarantined ids; rows pointing at one of them
+    are quarantined with it, counted apart and not against the ratio.
+    """
+    if entity not in SCHEMAS:
+        raise ValueError(f"unknown entity {entity!r}; expected one of {', '.join(SCHEMAS)}")
+    frame = frame.reset_index(drop=True)  # failure positions index the frame
+    structural, found = _schema_findings(entity, frame)
+    if refs is not None and not structural:  # referential rules need the contract's columns
+        found += _reference_findings(entity, frame, refs)
+    findings = (
+        pd.concat([_findings([], "", None), *found], ignore_index=True)
+        .drop_duplicates()
+        .sort_values(["rule", "field", "position"])
+    )
+    ids = _sourced_ids(frame)[findings["position"]]
+    fields = findings["field"].to_numpy(dtype=object)
+    failures = tuple(
+        RuleFailure(sourced_id, rule, field)
+        for sourced_id, rule, field in zip(ids, findings["rule"], fields, strict=True)
+    )
+    structural += _identity_messages(failures)
+
+    failing_rows = findings["position"].nunique()
+    passed = not structural and (
+        not failing_rows or failing_rows / len(frame) <= max_quarantine_ratio
+    )
+    quarantined = frozenset(ids) - {None} if passed else frozenset()
+    dependants = _dependants(entity, frame, upstream_quarantined) - quarantined
+    return Verdict(
+        entity=entity,
+        rows=len(frame),
+        passed=passed,
+        structural=tuple(structural),
+        failures=failures,
+        quarantined_ids=quarantined,
+        dependent_quarantined_ids=dependants if passed else frozenset(),
+        failing_rows=failing_rows,
+        max_quarantine_ratio=max_quarantine_ratio,
+    )
+
+
+def _findings(positions, rule, field) -> pd.DataFrame:
+    """Row-level failures as a frame: the row's position, the rule, the field (each an array or
+    one value for all; a Series counts by its values, not its index)."""
+    positions = np.asarray(positions, dtype=np.int64)
+    return pd.DataFrame(
+        {
+            "position": positions,
+            "rule": np.broadcast_to(np.asarray(rule, dtype=object), positions.shape),
+            "field": np.broadcast_to(np.asarray(field, dtype=object), positions.shape),
+        }
+    )
+
+
+def _schema_findings(entity: str, frame: pd.DataFrame) -> tuple[list[str], list[pd.DataFrame]]:
+    """Structural messages and row-level failures found by the entity's pandera model."""
+    schema = SCHEMAS[entity]
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        cases = errors.failure_cases
+    else:
+        return [], []
+    check = cases["check"].astype(str)
+    missing = check == "column_in_dataframe"
+    unexpected = check == "column_in_schema"
+    mistyped = check.str.startswith("dtype(")
+    duplicate = check == "field_uniqueness"
+    by_row = check.isin(ROW_RULES) & cases["index"].notna()
+    structural = [
+        *(f"missing column {name}" for name in cases.loc[missing, "failure_case"]),
+        *(f"unexpected column {name}" for name in cases.loc[unexpected, "failure_case"]),
+        *(
+            f"wrong dtype for column {name}: {frame[name].dtype}, expected {schema.dtypes[name]}"
+            for name in cases.loc[mistyped, "column"].unique()
+        ),
+        # A check that raised (its input missing or mistyped); its message may quote a value.
+        *(
+            f"rule {rule} could not be evaluated on {column}"
+            for rule, column in cases.loc[
+                ~(missing | unexpected | mistyped | duplicate | by_row), ["check", "column"]
+            ]
+            .drop_duplicates()
+            .itertuples(index=False)
+        ),
+    ]
+    # Nulls count as duplicates of each other there; a missing sourced_id is `required`'s.
+    duplicates = cases.loc[duplicate & cases["failure_case"].notna(), "index"]
+    return structural, [
+        _findings(duplicates, UNIQUE_SOURCED_ID, "sourced_id"),
+        *_row_findings(entity, cases.loc[by_row]),
+    ]
+
+
+def _row_findings(entity: str, cases: pd.DataFrame) -> list[pd.DataFrame]:
+    check = cases["check"].astype(str)
+    per_column = cases[~check.isin([PARSES, END_NOT_BEFORE_BEGIN])]
+    found = [_findings(per_column["index"], per_column["check"], per_column["column"])]
+    # A frame-wide check reports each column of a failing row; the rule is about the end date.
+    ranged = cases.loc[check == END_NOT_BEFORE_BEGIN, "index"].unique()
+    if len(ranged):
+        found.append(_findings(ranged, END_NOT_BEFORE_BEGIN, DATE_RANGES[entity][1]))
+    # invalid_fields lists the columns the normalizer could not parse: each is a failure.
+    listed = cases.loc[check == PARSES].set_index("index")["failure_case"].astype(str)
+    named = listed.str.split(",").explode()
+    named = named.where(named.isin(ENTITIES[entity].all_columns.keys()), INVALID_FIELDS)
+    found.append(_findings(named.index, PARSES, named.to_numpy(dtype=object)))
+    return found
+
+
+def _reference_findings(entity: str, frame: pd.DataFrame, refs: References) -> list[pd.DataFrame]:
+    """Rows pointing at sourced_ids `refs` does not know; tobedeleted rows are exempt."""
+    checked = (frame["status"] != "tobedeleted").to_numpy(dtype=bool, na_value=True)
+    found = []
+    for reference in REFERENCES.get(entity, ()):
+        known = getattr(refs, reference.target)
+        values = frame[reference.column]
+        if reference.arity is _Arity.ONE:
+            unknown = (values.notna() & ~values.isin(known)).to_numpy(dtype=bool)
+        else:
+            unknown = _unknown_lists(values, known, reference.arity, checked)
+        failing = np.flatnonzero(checked & unknown)
+        found.append(_findings(failing, reference.rule, reference.column))
+    return found
+
+
+def _unknown_lists(
+    values: pd.Series, known: frozenset[str], arity: _Arity, checked: np.ndarray
+) -> np.ndarray:
+    """Which JSON lists break the rule: a member unknown (EACH) or none known (ANY).
+
+    A list that does not parse breaks it too (the `required` rule reports null ones)."""
+    unknown = np.zeros(len(values), dtype=bool)
+    rows = np.flatnonzero(checked & values.notna().to_numpy(dtype=bool))
+    parsed = [_parse_list(text) for text in values.iloc[rows]]
+    members = pd.Series([listed or [] for listed in parsed], index=rows, dtype=object).explode()
+    is_known = members.isin(known)
+    if arity is _Arity.EACH:
+        breaks = (members.notna() & ~is_known).groupby(level=0).any()
+    else:
+        breaks = ~is_known.groupby(level=0).any()
+    unknown[breaks.index[breaks.to_numpy(dtype=bool)]] = True
+    unknown[rows[[listed is None for listed in parsed]]] = True
+    return unknown
+
+
+def _parse_list(text: str) -> list | None:
+    try:
+        members = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return members if isinstance(members, list) else None
+
+
+def _identity_messages(failures: tuple[RuleFailure, ...]) -> list[str]:
+    """Quarantine is keyed by sourced_id: a row without one, or sharing one, is structural."""
+    missing = sum(1 for f in failures if f.rule == REQUIRED and f.field == "sourced_id")
+    duplicated = [f.sourced_id for f in failures if f.rule == UNIQUE_SOURCED_ID]
+    messages = []
+    if missing:
+        messages.append(f"{missing} rows without sourced_id")
+    if duplicated:
+        messages.append(
+            f"duplicate sourced_id: {len(duplicated)} rows share {len(set(duplicated))} values"
+        )
+    return messages
+
+
+def _dependants(
+    entity: str, frame: pd.DataFrame, upstream_quarantined: Mapping[str, frozenset[str]]
+) -> frozenset[str]:
+    dependent = np.zeros(len(frame), dtype=bool)
+    for upstream, column in DEPENDENCIES.get(entity, ()):
+        quarantined = upstream_quarantined.get(upstream)
+        if quarantined and column in frame:
+            dependent |= frame[column].isin(quarantined).to_numpy(dtype=bool)
+    return frozenset(_sourced_ids(frame)[dependent]) - {None}
+
+
+def _sourced_ids(frame: pd.DataFrame) -> np.ndarray:
+    """Each row's sourced_id or None (also when the column is missing: a structural failure)."""
+    if "sourced_id" not in frame:
+        return np.full(len(frame), None, dtype=object)
+    return frame["sourced_id"].to_numpy(dtype=object, na_value=None)
+
+
+@dataclass(frozen=True)
+class VolumeVerdict:
+    """A WARN-only comparison with the last applied roster: never blocks anything."""
+
+    entity: str
+    measure: str  # what is counted, e.g. "active students"
+    previous: int | None  # in the last applied roster; None when nothing was applied yet
+    current: int
+    drop_ratio: float
+    ok: bool  # False: the count fell by more than drop_ratio
+
+    @property
+    def summary(self) -> str:
+        if self.previous is None:
+            return f"{self.entity}: {self.current} {self.measure}, no applied roster to compare"
+        change = (self.current - self.previous) / self.previous if self.previous else 0.0
+        verdict = "ok" if self.ok else f"WARN: fell by more than {self.drop_ratio:.0%}"
+        return (
+            f"{self.entity}: {self.current} {self.measure}, {self.previous} last applied"
+            f" ({change:+.1%}), {verdict}"
+        )
+
+
+# What the volume rule counts per entity; the caller counts the same in the app DB.
+VOLUME_MEASURES: Mapping[str, str] = {
+    **{entity: "active rows" for entity in ENTITIES},
+    "users": "active students",
+}
+
+
+def volume_count(entity: str, frame: pd.DataFrame) -> int:
+    """Active rows (status active); for users, active students."""
+    counted = frame["status"] == "active"
+    if entity == "users":
+        counted &= frame["role"] == "student"
+    return int(counted.sum())
+
+
+def volume_change(
+    entity: str, frame: pd.DataFrame, last_applied_active: int | None, *, drop_ratio: float = 0.25
+) -> VolumeVerdict:
+    """Warn when the frame's VOLUME_MEASURES count fell by more than drop_ratio since the last
+    applied roster (`last_applied_active`: the same count in the app DB, None when empty)."""
+    current = volume_count(entity, frame)
+    fell = last_applied_active is not None and current < (1 - drop_ratio) * last_applied_active
+    return VolumeVerdict(
+        entity=entity,
+        measure=VOLUME_MEASURES[entity],
+        previous=last_applied_active,
+        current=current,
+        drop_ratio=drop_ratio,
+        ok=not fell,
+    )
