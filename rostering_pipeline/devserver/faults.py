@@ -53,6 +53,11 @@ class FaultPlan:
         with self._lock:
             self._injections.append(_Injection(Fault(kind, seconds), times, path))
 
+    def clear(self) -> None:
+        """Forget injections not yet consumed."""
+        with self._lock:
+            self._injections.clear()
+
     def draw(self, path: str) -> Fault | None:
         """`path` is relative to the API prefix, like "/users" or "/users/abc"."""
         with self._lock:
