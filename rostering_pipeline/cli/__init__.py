@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from rostering_pipeline.cli.db import db
+from rostering_pipeline.cli.districts import districts
 from rostering_pipeline.errors import RosteringError
 
 
@@ -15,7 +17,8 @@ def cli() -> None:
 
 
 # Sub-commands register here, one line each (keep this block sorted).
-# (none yet)
+cli.add_command(db)
+cli.add_command(districts)
 
 
 def main() -> None:

@@ -1,0 +1,339 @@
+"""`districts ...`: onboard, operate and offboard districts. Never prints a secret."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import click
+import orjson
+import sqlalchemy as sa
+
+from rostering_pipeline import config
+from rostering_pipeline import districts as registry
+from rostering_pipeline.appdb.engine import ready_engine
+from rostering_pipeline.errors import BadInput
+from rostering_pipeline.secrets import SecretBox
+
+CLEARABLE = ("token_url", "scope", "delta_schedule")  # an empty value clears these
+
+
+@contextmanager
+def _database() -> Iterator[sa.Engine]:
+    engine = ready_engine()
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _settings_options(*, adding: bool) -> Callable:
+    """The options `add` and `update` share; on `update` nothing is required or defaulted."""
+    clear = "" if adding else " ('' clears it)"
+    options = [
+        click.option("--name", required=adding, help="Display name."),
+        click.option("--base-url", required=adding, help="OneRoster base URL (https://...)."),
+        click.option("--auth", type=click.Choice(registry.AUTH_METHODS), help="Default oauth2."),
+        click.option("--client-id", required=adding, help="OAuth client id (consumer key)."),
+        click.option("--token-url", help=f"OAuth 2 token URL, required for oauth2{clear}."),
+        click.option("--scope", help=f"OAuth 2 scope{clear}."),
+        click.option("--status", type=click.Choice(["preview", "active"]), help="Default active."),
+        click.option("--schedule", help="Cron of full syncs (default '0 2 * * *')."),
+        click.option("--delta-schedule", help=f"Cron of delta syncs{clear}."),
+        click.option("--timezone", help="Timezone of the schedules (default UTC)."),
+        click.option(
+            "--schools", metavar="ID,...", help=f"School allow-list (default all){clear}."
+        ),
+        click.option("--max-deactivation-ratio", type=float, help="Guard ratio (default 0.10)."),
+        click.option("--min-deactivation-rows", type=int, help="Guard minimum (default 25)."),
+        click.option("--page-size", type=int, help="Rows per request (default 1000)."),
+        click.option("--concurrency", type=int, help="Parallel requests (default 4)."),
+        click.option(
+            "--webhook-secret-env", metavar="VAR", help="Read the webhook secret from $VAR."
+        ),
+        click.option(
+            "--include-guardians/--exclude-guardians",
+            default=False if adding else None,
+            help="Store guardian, parent and relative users (default: excluded).",
+        ),
+        click.option(
+            "--blackout",
+            metavar="YYYY-MM-DD..YYYY-MM-DD",
+            help=f"No scheduled runs on these days, inclusive{clear}.",
+        ),
+    ]
+
+    def decorate(command: Callable) -> Callable:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def _client_secret_env_option(command: Callable) -> Callable:
+    return click.option(
+        "--client-secret-env",
+        metavar="VAR",
+        help="Read the client secret from $VAR (otherwise from stdin).",
+    )(command)
+
+
+def _settings_changes(options: dict[str, Any]) -> dict[str, Any]:
+    """DistrictSettings fields from the given options (absent options are left out)."""
+    renamed = {"auth": "auth_method", "schools": "school_allow_list"}
+    changes = {
+        renamed.get(name, name): value for name, value in options.items() if value is not None
+    }
+    for name in CLEARABLE:
+        if changes.get(name) == "":
+            changes[name] = None
+    if "school_allow_list" in changes:
+        text = changes["school_allow_list"]
+        changes["school_allow_list"] = tuple(text.split(",")) if text.strip() else None
+    if "blackout" in changes:
+        text = changes.pop("blackout")
+        start, end = registry.parse_blackout(text) if text.strip() else (None, None)
+        changes |= {"blackout_start": start, "blackout_end": end}
+    return changes
+
+
+def _secret_from_env(variable: str, label: str) -> str:
+    value = os.environ.get(variable)
+    if not value:
+        raise BadInput(f"environment variable {variable} (the {label}) is not set or empty")
+    return value
+
+
+def _client_secret(variable: str | None) -> str:
+    """From $VAR, else a hidden prompt on a terminal, else the first line of stdin."""
+    if variable:
+        return _secret_from_env(variable, "client secret")
+    stdin = sys.stdin
+    if stdin.isatty():
+        return click.prompt("client secret", hide_input=True)
+    try:
+        secret = stdin.readline().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError):
+        raise BadInput("could not read the client secret from stdin") from None
+    if not secret:
+        raise BadInput("no client secret: pipe it on stdin or pass --client-secret-env VAR")
+    return secret
+
+
+@click.group()
+def districts() -> None:
+    """The district registry."""
+
+
+@districts.command()
+@click.argument("key")
+@_settings_options(adding=True)
+@_client_secret_env_option
+def add(key: str, client_secret_env: str | None, webhook_secret_env: str | None, **options) -> None:
+    """Register district KEY (the client secret comes from --client-secret-env or stdin)."""
+    settings = _settings_changes(options)
+    webhook = webhook_secret_env and _secret_from_env(webhook_secret_env, "webhook secret")
+    secret = _client_secret(client_secret_env)
+    box = SecretBox.from_env()
+    with _database() as engine:
+        district = registry.add_district(
+            engine, client_secret=secret, box=box, webhook_secret=webhook, key=key, **settings
+        )
+    mode = " --mode preview" if district.status == "preview" else ""
+    click.echo(
+        f"added district '{district.key}' ({district.status}); "
+        f"first run: `rostering-pipeline sync {district.key}{mode}`"
+    )
+
+
+@districts.command()
+@click.argument("key")
+@_settings_options(adding=False)
+@_client_secret_env_option
+def update(
+    key: str, client_secret_env: str | None, webhook_secret_env: str | None, **options
+) -> None:
+    """Change any setting of district KEY; options left out stay as they are."""
+    changes = _settings_changes(options)
+    client_id = changes.pop("client_id", None)
+    secret = client_secret_env and _secret_from_env(client_secret_env, "client secret")
+    webhook = webhook_secret_env and _secret_from_env(webhook_secret_env, "webhook secret")
+    if not (changes or client_id or secret or webhook):
+        raise BadInput("nothing to change: give at least one option")
+    box = SecretBox.from_env() if secret or webhook else None
+    with _database() as engine, engine.begin() as conn:
+        if changes:
+            registry.update_district(conn, key, **changes)
+        if client_id or secret:
+            registry.set_credentials(conn, key, client_id=client_id, client_secret=secret, box=box)
+        if webhook:
+            registry.set_webhook_secret(conn, key, webhook, box=box)
+    click.echo(f"updated district '{key}'")
+
+
+@districts.command("set-credentials")
+@click.argument("key")
+@click.option("--client-id", help="A new client id (consumer key).")
+@_client_secret_env_option
+def set_credentials(key: str, client_id: str | None, client_secret_env: str | None) -> None:
+    """Replace KEY's client secret (and optionally its client id); marks them untested."""
+    secret = _client_secret(client_secret_env)
+    box = SecretBox.from_env()
+    with _database() as engine:
+        registry.set_credentials(engine, key, client_id=client_id, client_secret=secret, box=box)
+    click.echo(f"credentials of '{key}' replaced; the next sync tries them")
+
+
+@districts.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_(as_json: bool) -> None:
+    """Every district: status, credentials, last success, last error, held sync."""
+    with _database() as engine, engine.connect() as conn:
+        found = registry.list_districts(conn)
+        held = registry.held_syncs(conn)
+    if as_json:
+        click.echo(_json([_public(d, held.get(d.key)) for d in found]))
+        return
+    if not found:
+        click.echo("no districts yet: `rostering-pipeline districts add KEY ...` registers one")
+        return
+    rows = [("KEY", "STATUS", "CREDENTIALS", "LAST SUCCESS", "LAST ERROR", "HELD SYNC")]
+    for d in found:
+        error = f"{_when(d.last_error_at)} ({d.last_error_kind})" if d.last_error_at else "-"
+        sync = f"#{held[d.key].sync_run_id}" if d.key in held else "-"
+        rows.append((d.key, d.status, _credentials(d), _when(d.last_success_at), error, sync))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+@districts.command()
+@click.argument("key")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def show(key: str, as_json: bool) -> None:
+    """Every setting and the state of district KEY; secrets only as 'set, key k1'."""
+    with _database() as engine, engine.connect() as conn:
+        d = registry.get_district(conn, key)
+        held = registry.held_syncs(conn).get(key)
+    if as_json:
+        click.echo(_json(_public(d, held)))
+        return
+    blackout = f"{d.blackout_start}..{d.blackout_end}" if d.blackout_start else "none"
+    schools = ", ".join(d.school_allow_list) if d.school_allow_list else "all"
+    lines = [
+        f"district {d.key}: {d.name}",
+        f"status: {d.status}",
+        f"provider: {d.base_url} ({d.auth_method}, client id {d.client_id})",
+        f"token URL: {d.token_url or '-'}; scope: {d.scope or '-'}",
+        f"credentials: {_credentials(d)}; client secret {_sealed(d.client_secret_key_id)}",
+        f"webhook secret: {_sealed(d.webhook_secret_key_id)}",
+        f"schedule: {d.schedule}; delta: {d.delta_schedule or '-'}; timezone {d.timezone}",
+        f"blackout: {blackout}",
+        f"schools: {schools}",
+        f"guardians: {'included' if d.include_guardians else 'excluded'}",
+        f"guard: holds when more than {d.max_deactivation_ratio:.0%} and more than "
+        f"{d.min_deactivation_rows} active rows of an entity would go",
+        f"client: page size {d.page_size}, concurrency {d.concurrency}",
+        f"delta high-water mark: {_when(d.delta_high_water_mark)}",
+        f"last success: {_when(d.last_success_at)}",
+        f"last error: {_last_error(d)}",
+        f"held sync: {_held(d.key, held)}",
+    ]
+    click.echo("\n".join(lines))
+
+
+@districts.command()
+@click.argument("key")
+def activate(key: str) -> None:
+    """Cut KEY over (or resume it): its next run applies the roster."""
+    with _database() as engine:
+        registry.set_status(engine, key, "active")
+    click.echo(f"district '{key}' is active; its next run applies the roster")
+
+
+@districts.command()
+@click.argument("key")
+def pause(key: str) -> None:
+    """Stop KEY's scheduled runs; nothing is lost (`activate` resumes)."""
+    with _database() as engine:
+        registry.set_status(engine, key, "paused")
+    click.echo(f"district '{key}' is paused; `rostering-pipeline districts activate {key}` resumes")
+
+
+@districts.command()
+@click.argument("key")
+def remove(key: str) -> None:
+    """Delete KEY and its snapshots; only when it holds no roster rows (otherwise use purge)."""
+    from rostering_pipeline.snapshots import SnapshotStore  # pandas: too slow for every command
+
+    with _database() as engine:
+        registry.remove_district(engine, key)
+    SnapshotStore(config.snapshot_url()).delete_district(key)
+    click.echo(f"removed district '{key}'")
+
+
+@districts.command("rotate-secrets")
+def rotate_secrets() -> None:
+    """Re-encrypt every stored secret under the first key of ROSTERING_SECRET_KEYS."""
+    box = SecretBox.from_env()
+    with _database() as engine:
+        count = registry.rotate_secrets(engine, box)
+    click.echo(f"re-encrypted {count} secret(s) under key '{box.encrypting_key_id}'")
+
+
+# --- presentation ------------------------------------------------------------------------------
+
+
+def _public(district: registry.District, held: registry.HeldSync | None) -> dict[str, Any]:
+    public = district.public_dict()
+    public["held_sync"] = held and {
+        "sync_run_id": held.sync_run_id,
+        "started_at": held.started_at,
+        "held": held.held,
+    }
+    return public
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.isoformat(timespec="seconds") if moment else "never"
+
+
+def _credentials(district: registry.District) -> str:
+    if not district.has_client_secret:
+        return "no secret"
+    return {None: "untested", True: "ok", False: "rejected"}[district.credentials_ok]
+
+
+def _sealed(key_id: str | None) -> str:
+    return f"set, key {key_id}" if key_id else "not set"
+
+
+def _last_error(district: registry.District) -> str:
+    if district.last_error_at is None:
+        return "none"
+    return f"{_when(district.last_error_at)} [{district.last_error_kind}] {district.last_error}"
+
+
+def _held(key: str, held: registry.HeldSync | None) -> str:
+    if held is None:
+        return "none"
+    losses = ", ".join(
+        f"{entity} would lose {info.get('would_deactivate')} of {info.get('active')} active rows"
+        for entity, info in held.held.items()
+    )
+    total = sum(info.get("would_deactivate", 0) for info in held.held.values())
+    return (
+        f"#{held.sync_run_id} at {_when(held.started_at)}: {losses}; after review "
+        f"`rostering-pipeline sync {key} --approve-deactivations {total}`"
+    )
