@@ -1,8 +1,10 @@
 """Records/s of the client's parsing and normalization (orjson -> Arrow pages -> one DataFrame).
 
 Standalone: builds provider-shaped pages (with the extra fields providers send and the client
-drops) in memory, then times `records_from_body` + `normalize_records` per page + `to_frame`,
-the work the client does for each pulled page. Prints one line per entity.
+drops) in memory, then times, per entity,
+- `parse`: `records_from_body` + `normalize_records` per page + `to_frame`;
+- `client`: a whole `OneRosterClient.fetch` (paging, auth, threads, retries machinery) against
+  an httpx.MockTransport serving those pages, i.e. everything but the network.
 
     .venv/bin/python -m benchmarks.client_parse [--records N] [--page-size N]
 """
@@ -13,8 +15,11 @@ import argparse
 import random
 import time
 
+import httpx
 import orjson
 
+from rostering_pipeline.oneroster.auth import OAuth2ClientCredentials
+from rostering_pipeline.oneroster.client import ClientConfig, OneRosterClient
 from rostering_pipeline.oneroster.entities import ENROLLMENTS, USERS, Entity
 from rostering_pipeline.oneroster.normalize import normalize_records, records_from_body, to_frame
 
@@ -84,6 +89,27 @@ def measure(entity: Entity, bodies: list[bytes], records: int) -> float:
     return records / elapsed
 
 
+def measure_client(entity: Entity, bodies: list[bytes], records: int, page_size: int) -> float:
+    def serve(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/token":
+            return httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
+        body = bodies[int(request.url.params["offset"]) // page_size]
+        return httpx.Response(200, content=body, headers={"X-Total-Count": str(records)})
+
+    config = ClientConfig(
+        base_url="https://provider.example",
+        auth=OAuth2ClientCredentials("https://provider.example/token", "bench", "secret"),
+        page_size=page_size,
+        transport=httpx.MockTransport(serve),
+    )
+    with OneRosterClient(config) as client:
+        started = time.perf_counter()
+        result = client.fetch(entity)
+        elapsed = time.perf_counter() - started
+    assert result.stats.rows == records
+    return records / elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=200_000)
@@ -91,9 +117,12 @@ def main() -> None:
     args = parser.parse_args()
     for entity, make in ((USERS, user), (ENROLLMENTS, enrollment)):
         bodies = pages(entity, make, args.records, args.page_size)
-        rate = max(measure(entity, bodies, args.records) for _ in range(3))
+        parse = max(measure(entity, bodies, args.records) for _ in range(3))
+        client = max(measure_client(entity, bodies, args.records, args.page_size) for _ in range(3))
         size = f"{args.records:,} records, pages of {args.page_size}"
-        print(f"{entity.name}: {rate:,.0f} records/s ({size})")
+        print(
+            f"{entity.name}: parse {parse:,.0f} records/s, client {client:,.0f} records/s ({size})"
+        )
 
 
 if __name__ == "__main__":

@@ -110,9 +110,10 @@ class OAuth2ClientCredentials:
         response = exchange(self._token_request)
         body = _json_object(response.content)
         if response.status_code in (400, 401, 403):
-            reason = body.get("error_description") or body.get("error") or "refused"
+            reason = str(body.get("error_description") or body.get("error") or "refused")
             raise CredentialsRejected(
-                f"token endpoint rejected client {self.client_id!r}: {reason}",
+                f"token endpoint rejected client {self.client_id!r}: "
+                + reason.replace(self._client_secret, "***"),
                 url=self.token_url,
                 status=response.status_code,
             )

@@ -482,7 +482,7 @@ class _Pull:
                 self.requests += 1
             try:
                 response = self.http.send(request)
-            except httpx.TransportError as exc:  # timeouts, refused or dropped connections
+            except httpx.RequestError as exc:  # timeouts, refused or dropped connections
                 error = ProviderUnreachable(
                     self.redact(f"{type(exc).__name__}: {exc}"), url=request.url
                 )

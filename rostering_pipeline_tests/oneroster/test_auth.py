@@ -107,8 +107,12 @@ def test_a_401_that_survives_reauthentication_names_no_secret_or_token():
 
 def test_the_token_endpoint_refusing_the_client_is_credentials_rejected():
     provider = FakeProvider()
-    provider.token_script.append(lambda r: httpx.Response(401, json={"error": "invalid_client"}))
-    with pytest.raises(CredentialsRejected, match="invalid_client") as caught:
+    provider.token_script.append(
+        lambda r: httpx.Response(
+            401, json={"error": "invalid_client", "error_description": f"{SECRET} is wrong"}
+        )
+    )
+    with pytest.raises(CredentialsRejected, match=r"\*\*\* is wrong") as caught:
         fetch_twice(provider)
     assert SECRET not in str(caught.value)
     assert provider.data_requests == []
