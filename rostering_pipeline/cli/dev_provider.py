@@ -1,0 +1,139 @@
+"""`rostering-pipeline dev-provider`: the local OneRoster 1.1 provider in the foreground."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from dataclasses import replace
+
+import click
+
+from rostering_pipeline.devserver import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    DistrictSpec,
+    Faults,
+    ProviderServer,
+    ProviderSettings,
+    Quirks,
+)
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@click.command("dev-provider")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8765, show_default=True, help="0 picks a free port.")
+@click.option("--students", type=click.IntRange(1), default=1000, show_default=True)
+@click.option(
+    "--schools", type=click.IntRange(1), help="Default: 5 for the demo size, else scaled."
+)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--days", type=click.IntRange(0), default=0, help="Advance the district this many days."
+)
+@click.option(
+    "--auth", type=click.Choice(["oauth2", "oauth1"]), default="oauth2", show_default=True
+)
+@click.option("--client-id", default=DEMO_CLIENT_ID, show_default=True)
+@click.option(
+    "--client-secret-env",
+    metavar="VAR",
+    help="Read the secret from VAR (default: the demo secret).",
+)
+@click.option("--scope", help="Require this scope on token requests.")
+@click.option("--token-lifetime", type=click.IntRange(1), default=3600, show_default=True)
+@click.option("--expires-in-as-string", is_flag=True)
+@click.option("--rate-429", type=click.FloatRange(0, 1), default=0.0)
+@click.option("--retry-after", default="1", show_default=True)
+@click.option("--rate-5xx", type=click.FloatRange(0, 1), default=0.0)
+@click.option("--rate-reset", type=click.FloatRange(0, 1), default=0.0)
+@click.option("--rate-truncated", type=click.FloatRange(0, 1), default=0.0)
+@click.option("--rate-html", type=click.FloatRange(0, 1), default=0.0)
+@click.option(
+    "--latency", type=click.FloatRange(0), default=0.0, help="Seconds added per data response."
+)
+@click.option("--fault-seed", type=int, default=0)
+@click.option("--page-size-cap", type=click.IntRange(1))
+@click.option(
+    "--users-envelope", type=click.Choice(["users", "students", "teachers"]), default="users"
+)
+@click.option(
+    "--sessions-envelope",
+    type=click.Choice(["academicSessions", "terms"]),
+    default="academicSessions",
+)
+@click.option("--bool-style", type=click.Choice(["json", "lower", "title"]), default="json")
+@click.option("--periods-as-string", is_flag=True)
+@click.option("--relative-href", is_flag=True)
+@click.option("--inactive-status", is_flag=True)
+@click.option(
+    "--sorted-without-sort", is_flag=True, help="Serve in sourcedId order even without sort=."
+)
+@click.option("--reject-fields", is_flag=True)
+@click.option("--html-errors", is_flag=True)
+@click.option("--no-total-count", is_flag=True)
+@click.option("--no-link-header", is_flag=True)
+@click.option("--duplicate-across-pages", is_flag=True)
+@click.option("--repeat-first-page", is_flag=True)
+@click.option("--no-extra-fields", is_flag=True, help="Leave out password, phone, metadata...")
+def dev_provider(**o: object) -> None:
+    """Serve a synthetic district over OneRoster 1.1 until interrupted."""
+    secret = DEMO_CLIENT_SECRET
+    if o["client_secret_env"]:
+        secret = os.environ.get(str(o["client_secret_env"]), "")
+        if not secret:
+            raise click.BadParameter(
+                f"environment variable {o['client_secret_env']} is not set",
+                param_hint="--client-secret-env",
+            )
+    settings = ProviderSettings(
+        district=_spec(o),
+        auth=o["auth"],
+        client_id=o["client_id"],
+        client_secret=secret,
+        scope=o["scope"],
+        token_lifetime_s=o["token_lifetime"],
+        expires_in_as_string=o["expires_in_as_string"],
+        faults=Faults(
+            rate_429=o["rate_429"], retry_after=o["retry_after"], rate_5xx=o["rate_5xx"],
+            latency_s=o["latency"], rate_reset=o["rate_reset"], rate_truncated=o["rate_truncated"],
+            rate_html=o["rate_html"], seed=o["fault_seed"],
+        ),
+        quirks=Quirks(
+            page_size_cap=o["page_size_cap"], users_envelope=o["users_envelope"],
+            sessions_envelope=o["sessions_envelope"], bool_style=o["bool_style"],
+            periods_as_string=o["periods_as_string"], relative_href=o["relative_href"],
+            inactive_status=o["inactive_status"], reject_fields=o["reject_fields"],
+            unsorted_without_sort=not o["sorted_without_sort"], html_errors=o["html_errors"],
+            total_count=not o["no_total_count"], link_header=not o["no_link_header"],
+            duplicate_across_pages=o["duplicate_across_pages"],
+            repeat_first_page=o["repeat_first_page"], extra_fields=not o["no_extra_fields"],
+        ),
+    )  # fmt: skip
+    if o["host"] not in LOOPBACK:
+        click.echo(f"warning: serving synthetic rosters beyond loopback on {o['host']}", err=True)
+    server = ProviderServer(settings, host=str(o["host"]), port=int(o["port"]))
+    for _ in range(int(o["days"])):
+        server.advance_day()
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    with server:
+        click.echo(f"OneRoster 1.1 provider at {server.api_url}", nl=True)
+        click.echo(
+            f"  auth {settings.auth}, client id {settings.client_id}, token URL {server.token_url}"
+        )
+        counts = ", ".join(f"{n} {name}" for name, n in server.district.counts().items())
+        click.echo(f"  day {server.district.day} ({server.district.now}): {counts}")
+        click.echo("  Ctrl-C stops it.")
+        with contextlib.suppress(KeyboardInterrupt):
+            stopped.wait()
+
+
+def _spec(o: dict[str, object]) -> DistrictSpec:
+    """The demo district at the demo size, else the large district's proportions."""
+    students, seed = int(o["students"]), int(o["seed"])
+    spec = DistrictSpec.sized(students, seed) if students != 1000 else DistrictSpec.demo(seed)
+    return replace(spec, schools=int(o["schools"])) if o["schools"] else spec
