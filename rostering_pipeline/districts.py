@@ -97,7 +97,8 @@ class DistrictSettings:
             name=self.name.strip(),
             client_id=self.client_id.strip(),
             base_url=_check_url("base URL", self.base_url).rstrip("/"),
-            token_url=self.token_url and _check_url("token URL", self.token_url),
+            token_url=_check_url("token URL", self.token_url) if self.token_url else None,
+            scope=self.scope or None,
             school_allow_list=_check_schools(self.school_allow_list),
         )
 

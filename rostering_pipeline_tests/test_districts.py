@@ -260,6 +260,11 @@ def test_update_changes_only_what_is_given_and_revalidates(engine, box):
     assert registry.get_district(engine, "north") == after
 
 
+def test_empty_optional_texts_are_stored_as_null():
+    settings = _settings(auth_method="oauth1", token_url="", scope="").validated()
+    assert (settings.token_url, settings.scope) == (None, None)
+
+
 def test_update_can_clear_the_allow_list(engine, box):
     _add(engine, box, school_allow_list=("s1",))
     assert (

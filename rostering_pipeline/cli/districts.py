@@ -238,7 +238,7 @@ def show(key: str, as_json: bool) -> None:
         f"blackout: {blackout}",
         f"schools: {schools}",
         f"guardians: {'included' if d.include_guardians else 'excluded'}",
-        f"guard: holds when more than {d.max_deactivation_ratio:.0%} and more than "
+        f"guard: holds when more than {d.max_deactivation_ratio * 100:g}% and more than "
         f"{d.min_deactivation_rows} active rows of an entity would go",
         f"client: page size {d.page_size}, concurrency {d.concurrency}",
         f"delta high-water mark: {_when(d.delta_high_water_mark)}",

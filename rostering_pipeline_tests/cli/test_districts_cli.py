@@ -261,6 +261,8 @@ def test_list_and_show_give_state_and_never_a_secret(engine):
     for output in (listing, text, json.dumps(shown), json.dumps(listed)):
         assert SECRET not in output and ciphertext not in output
     assert refused("districts", "show", "nowhere") == "unknown district 'nowhere'"
+    ok("districts", "update", "north", "--max-deactivation-ratio", "0.125")
+    assert "more than 12.5% and more than 25 active rows" in ok("districts", "show", "north")
 
 
 def test_list_with_no_districts(env):
