@@ -208,9 +208,17 @@ def test_duplicate_rows_are_listed_among_the_failures():
 
 def test_a_broken_frame_is_reported_not_raised():
     frame = make_frame("enrollments", {}).drop(columns=["begin_date", "sourced_id"])
-    verdict = validate("enrollments", frame, REFS)
+    frame["user_sourced_id"] = 7
+    verdict = validate(
+        "enrollments", frame, REFS, upstream_quarantined={"users": frozenset({"u1"})}
+    )
     assert not verdict.passed
-    assert {"missing column begin_date", "missing column sourced_id"} <= set(verdict.structural)
+    assert {
+        "missing column begin_date",
+        "missing column sourced_id",
+        "wrong dtype for column user_sourced_id: int64, expected string[pyarrow]",
+    } <= set(verdict.structural)
+    assert verdict.dependent_quarantined_ids == frozenset()
 
 
 def test_enrollments_of_quarantined_users_and_classes_are_quarantined_with_them():
