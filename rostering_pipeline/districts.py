@@ -248,10 +248,10 @@ def add_district(
     client_secret: str,
     box: SecretBox,
     webhook_secret: str | None = None,
-    **settings: Any,
+    **fields: Any,
 ) -> District:
     """A new district from the fields of DistrictSettings (key, name, base_url, client_id, ...)."""
-    settings = _new_settings(settings).validated()
+    settings = _new_settings(fields).validated()
     _check_secret("client secret", client_secret)
     if webhook_secret is not None:
         _check_secret("webhook secret", webhook_secret)
@@ -491,7 +491,9 @@ def _check_key(key: str) -> None:
         )
 
 
-def _check_url(label: str, url: str) -> str:
+def _check_url(label: str, url: str | None) -> str:
+    if not url:
+        raise BadInput(f"{label} must not be empty")
     try:
         parts = urlsplit(url.strip())
         parts.port  # noqa: B018 - parsing the port is what validates it

@@ -170,6 +170,7 @@ def test_duplicate_key_is_refused_and_changes_nothing(engine, box):
         ({"name": "  "}, "name must not be empty"),
         ({"client_id": ""}, "client id must not be empty"),
         ({"base_url": "north.example.org"}, "is not an http"),
+        ({"base_url": None}, "base URL must not be empty"),
         ({"base_url": "ftp://north.example.org"}, "is not an http"),
         ({"base_url": "https://north.example.org:99999"}, "base URL is not a valid URL"),
         ({"base_url": "https://north.example.org/x?a=1"}, "must not have a query"),
