@@ -11,7 +11,7 @@ import dataclasses
 import itertools
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
 
@@ -70,6 +70,10 @@ class References:
             }
         )
 
+    def __repr__(self) -> str:  # counts: a district's ids would fill a log
+        counts = ", ".join(f"{entity}={len(getattr(self, entity))}" for entity in _REFERENCED)
+        return f"References({counts})"
+
     def union(self, other: References) -> References:
         """Delta mode: the app DB's ids plus the snapshot's."""
         return References(
@@ -77,7 +81,7 @@ class References:
         )
 
 
-_REFERENCED = tuple(field.name for field in dataclasses.fields(References))
+_REFERENCED = tuple(f.name for f in dataclasses.fields(References))
 
 
 class _Arity(Enum):
@@ -135,9 +139,11 @@ class Verdict:
     rows: int
     passed: bool
     structural: tuple[str, ...]  # any of these fails the verdict
-    failures: tuple[RuleFailure, ...]  # every row-level failure, ordered by rule, field, row
-    quarantined_ids: frozenset[str]  # own failures under the ratio: left as they were
-    dependent_quarantined_ids: frozenset[str]  # rows whose upstream row is quarantined
+    # Every row-level failure, ordered by rule, field, row. Left out of the repr, like the ids
+    # below: there may be a million.
+    failures: tuple[RuleFailure, ...] = field(repr=False)
+    quarantined_ids: frozenset[str] = field(repr=False)  # own failures under the ratio
+    dependent_quarantined_ids: frozenset[str] = field(repr=False)  # their upstream is quarantined
     failing_rows: int  # distinct rows with at least one failure
     max_quarantine_ratio: float
 
@@ -166,8 +172,8 @@ class Verdict:
         if self.failures:
             lines += ["", "| rule | field | rows |", "|---|---|---|"]
             lines += [
-                f"| {_code(rule)} | {_code(field)} | {count} |"
-                for (rule, field), count in self.counts().items()
+                f"| {_code(rule)} | {_code(column)} | {count} |"
+                for (rule, column), count in self.counts().items()
             ]
             sample = self.sample(n)
             lines += ["", f"Sample of {len(sample)} failures out of {len(self.failures)}:", ""]

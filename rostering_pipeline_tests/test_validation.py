@@ -280,7 +280,7 @@ def test_the_markdown_escapes_provider_text_and_never_shows_an_email():
     for raw in ("<script>", "|<", "*_", "`[", "](", "example.org", "ada", "grace"):
         assert raw not in text
     assert "x&#124;&#60;script&#62;&#42;&#95;&#96;&#91;y&#93;&#40;z&#41;" in text
-    assert "example.org" not in repr(verdict)
+    assert "example.org" not in repr(verdict) + repr(verdict.failures)
     for line in text.splitlines():
         if line.startswith("|"):
             assert line.count("|") == 4  # provider text never adds a cell
@@ -305,6 +305,15 @@ def test_the_markdown_sample_is_bounded_and_shows_every_rule():
 def test_an_overlong_sourced_id_is_cut_in_the_markdown():
     frame = make_frame("orgs", {"sourced_id": "z" * 5000, "org_type": "campus"})
     assert len(validate("orgs", frame, None, max_quarantine_ratio=1.0).markdown()) < 1000
+
+
+def test_reprs_stay_short():
+    refs = References(users=frozenset(f"u{n}" for n in range(10_000)))
+    assert repr(refs) == (
+        "References(orgs=0, academic_sessions=0, courses=0, classes=0, users=10000)"
+    )
+    frame = make_frame("users", *({"role": "janitor"} for _ in range(1000)))
+    assert len(repr(validate("users", frame, None))) < 300
 
 
 def test_rules_lists_what_a_verdict_may_name():
