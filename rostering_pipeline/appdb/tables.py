@@ -5,6 +5,8 @@ Lists are JSON text on both databases; timestamps are timezone-aware (UTC).
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import sqlalchemy as sa
 
 metadata = sa.MetaData(
@@ -19,7 +21,20 @@ metadata = sa.MetaData(
 
 # bigint on PostgreSQL; SQLite only auto-increments an INTEGER PRIMARY KEY.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-Timestamp = sa.DateTime(timezone=True)
+
+
+class Timestamp(sa.TypeDecorator):
+    """Timezone-aware UTC on both databases (SQLite hands back naive values: they are UTC)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return value.astimezone(UTC) if value is not None and value.tzinfo else value
+
+    def process_result_value(self, value, dialect):
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
 
 
 def _id() -> sa.Column:
@@ -37,10 +52,10 @@ def _roster_columns() -> list[sa.Column]:
         _district_fk(),
         sa.Column("sourced_id", sa.Text, nullable=False),
         sa.Column("active", sa.Boolean, nullable=False),
-        sa.Column("first_seen_at", Timestamp, nullable=False),
-        sa.Column("updated_at", Timestamp, nullable=False),
-        sa.Column("deactivated_at", Timestamp),
-        sa.Column("source_modified_at", Timestamp),
+        sa.Column("first_seen_at", Timestamp(), nullable=False),
+        sa.Column("updated_at", Timestamp(), nullable=False),
+        sa.Column("deactivated_at", Timestamp()),
+        sa.Column("source_modified_at", Timestamp()),
         sa.Column("row_hash", sa.Text, nullable=False),
     ]
 
@@ -89,13 +104,13 @@ districts = sa.Table(
     sa.Column("page_size", sa.Integer, nullable=False),
     sa.Column("concurrency", sa.Integer, nullable=False),
     # state
-    sa.Column("delta_high_water_mark", Timestamp),
-    sa.Column("last_success_at", Timestamp),
-    sa.Column("last_error_at", Timestamp),
+    sa.Column("delta_high_water_mark", Timestamp()),
+    sa.Column("last_success_at", Timestamp()),
+    sa.Column("last_error_at", Timestamp()),
     sa.Column("last_error", sa.Text),
     sa.Column("last_error_kind", sa.Text),
-    sa.Column("created_at", Timestamp, nullable=False),
-    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Column("created_at", Timestamp(), nullable=False),
+    sa.Column("updated_at", Timestamp(), nullable=False),
 )
 
 schools = _roster_table(
@@ -160,10 +175,10 @@ user_schools = sa.Table(
     sa.Column("user_sourced_id", sa.Text, nullable=False),
     sa.Column("school_sourced_id", sa.Text, nullable=False),
     sa.Column("active", sa.Boolean, nullable=False),
-    sa.Column("first_seen_at", Timestamp, nullable=False),
-    sa.Column("updated_at", Timestamp, nullable=False),
-    sa.Column("deactivated_at", Timestamp),
-    sa.Column("source_modified_at", Timestamp),
+    sa.Column("first_seen_at", Timestamp(), nullable=False),
+    sa.Column("updated_at", Timestamp(), nullable=False),
+    sa.Column("deactivated_at", Timestamp()),
+    sa.Column("source_modified_at", Timestamp()),
     sa.Column("row_hash", sa.Text, nullable=False),
     sa.UniqueConstraint("district_id", "user_sourced_id", "school_sourced_id"),
     sa.CheckConstraint("active = (deactivated_at IS NULL)", name="active_iff_not_deactivated"),
@@ -186,8 +201,8 @@ sync_runs = sa.Table(
     _id(),
     _district_fk(),
     sa.Column("mode", sa.Text, nullable=False),  # full | delta | preview | purge
-    sa.Column("started_at", Timestamp, nullable=False),
-    sa.Column("finished_at", Timestamp),
+    sa.Column("started_at", Timestamp(), nullable=False),
+    sa.Column("finished_at", Timestamp()),
     sa.Column("status", sa.Text, nullable=False),  # running|succeeded|failed|held|preview|purge
     sa.Column("dagster_run_id", sa.Text),
     sa.Column("counts", sa.Text),  # JSON {entity: {inserted, updated, deactivated, ...}}
@@ -203,8 +218,8 @@ sync_requests = sa.Table(
     metadata,
     _id(),
     _district_fk(),
-    sa.Column("received_at", Timestamp, nullable=False),
-    sa.Column("consumed_at", Timestamp),
+    sa.Column("received_at", Timestamp(), nullable=False),
+    sa.Column("consumed_at", Timestamp()),
     sa.Column("signature", sa.Text, unique=True),  # replay refusal: a signature is accepted once
 )
 
@@ -220,7 +235,7 @@ snapshot_verdicts = sa.Table(
     sa.Column("passed", sa.Boolean, nullable=False),
     sa.Column("quarantined_count", sa.Integer, nullable=False),
     sa.Column("quarantined_ids", sa.Text, nullable=False),  # JSON list of sourced_ids
-    sa.Column("recorded_at", Timestamp, nullable=False),
+    sa.Column("recorded_at", Timestamp(), nullable=False),
     sa.UniqueConstraint("dagster_run_id", "entity"),
 )
 
