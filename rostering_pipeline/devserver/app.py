@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 from collections import Counter, OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from random import Random
 from urllib.parse import parse_qsl, quote, urlencode
 
@@ -29,6 +30,7 @@ from rostering_pipeline.devserver.faults import DEFAULT_SLOW_S, FaultPlan
 from rostering_pipeline.devserver.query import Query, QueryError, parse_query, select
 from rostering_pipeline.devserver.records import Record
 from rostering_pipeline.devserver.serialize import (
+    EXTRA_FIELDS,
     WIRE_FIELDS,
     WireStyle,
     collection_body,
@@ -67,6 +69,7 @@ class Provider:
     def __init__(self, settings: ProviderSettings, district: District | None = None) -> None:
         self.settings = settings
         self.district = district if district is not None else generate(settings.district)
+        _settle_heap()
         self.quirks: Quirks = settings.quirks
         self.fault_plan = FaultPlan(settings.faults)
         credentials = Credentials(settings.client_id, settings.client_secret)
@@ -99,7 +102,9 @@ class Provider:
         self.signatures.credentials = new
 
     def advance_day(self) -> DayChanges:
-        return advance_day(self.district)
+        changes = advance_day(self.district)
+        _settle_heap()
+        return changes
 
     def count(self, what: str) -> None:
         with self._lock:
@@ -153,6 +158,13 @@ class Provider:
             while len(self._views) > _VIEW_CACHE_SIZE:
                 self._views.popitem(last=False)
         return rows
+
+
+def _settle_heap() -> None:
+    """Move the district's millions of long-lived objects out of the garbage collector's sight:
+    otherwise every full collection triggered by serving a page walks all of them."""
+    gc.collect()
+    gc.freeze()
 
 
 def build_app(provider: Provider) -> Starlette:
@@ -240,7 +252,10 @@ def _answer(
         scalar_fields=SCALAR_FIELDS[collection.table],
         inactive_status=quirks.inactive_status,
     )
-    shape = shaper(collection.table, WireStyle.for_request(origin, quirks))
+    wire_quirks = quirks
+    if query.fields is not None and not EXTRA_FIELDS.intersection(query.fields):
+        wire_quirks = replace(quirks, extra_fields=False)  # not asked for: skip making them up
+    shape = shaper(collection.table, WireStyle.for_request(origin, wire_quirks))
     if item_id:
         record = provider.district.tables[collection.table].get(item_id)
         if record is None or (collection.keep is not None and not collection.keep(record)):

@@ -37,6 +37,8 @@ WIRE_FIELDS: dict[str, tuple[str, ...]] = {
                     "primary", "beginDate", "endDate"),
 }  # fmt: skip
 
+# Sent only with Quirks.extra_fields: what the pipeline must drop.
+EXTRA_FIELDS = frozenset({"metadata", "userIds", "sms", "phone", "agents", "password"})
 _BOOLS = {"json": (False, True), "lower": ("false", "true"), "title": ("False", "True")}
 _LUNCH = ("free", "reduced", "paid", "paid")
 
@@ -58,8 +60,10 @@ def shaper(table: str, style: WireStyle) -> Shaper:
     false_value, true_value = _BOOLS[q.bool_style]
     extras = q.extra_fields
 
+    statuses = {"tobedeleted": "inactive"} if q.inactive_status else {}
+
     def status(value: str) -> str:
-        return "inactive" if q.inactive_status and value == "tobedeleted" else value
+        return statuses.get(value, value)
 
     def ref(path: str, kind: str, sid: str) -> dict[str, str]:
         return {"href": f"{base}/{path}/{sid}", "sourcedId": sid, "type": kind}
@@ -124,14 +128,14 @@ def shaper(table: str, style: WireStyle) -> Shaper:
             "periods": ",".join(r.periods) if q.periods_as_string else list(r.periods),
         }
 
+    users_at, orgs_at = f"{base}/users/", f"{base}/orgs/"
+
     def user(r: Record) -> dict[str, Any]:
-        d = {
-            "sourcedId": r.sourcedId,
-            "status": status(r.status),
-            "dateLastModified": r.dateLastModified,
-        }
+        sid = r.sourcedId
+        d = {"sourcedId": sid, "status": status(r.status), "dateLastModified": r.dateLastModified}
         if extras:
-            d["metadata"] = _demographics(r)
+            n = zlib.crc32(sid.encode())  # one hash seeds every made-up private value
+            d["metadata"] = _demographics(n)
         d["username"] = r.username
         if extras:
             d["userIds"] = [{"type": "SIS", "identifier": r.identifier}]
@@ -143,24 +147,25 @@ def shaper(table: str, style: WireStyle) -> Shaper:
         d["identifier"] = r.identifier
         d["email"] = r.email
         if extras:
-            phone = _phone(r.sourcedId)
-            d["sms"] = phone
-            d["phone"] = phone
-            d["agents"] = [ref("users", "user", a) for a in r.agents]
-        d["orgs"] = [ref("orgs", "org", o) for o in r.orgs]
+            d["sms"] = d["phone"] = f"+1 555-01{n % 100:02d}-{n // 100 % 10_000:04d}"
+            d["agents"] = [{"href": users_at + a, "sourcedId": a, "type": "user"} for a in r.agents]
+        d["orgs"] = [{"href": orgs_at + o, "sourcedId": o, "type": "org"} for o in r.orgs]
         d["grades"] = list(r.grades)
         if extras:
-            d["password"] = f"Welcome{zlib.crc32(r.sourcedId.encode()) % 10_000:04d}!"
+            d["password"] = f"Welcome{n // 7 % 10_000:04d}!"
         return d
 
+    classes_at = f"{base}/classes/"
+
     def enrollment(r: Record) -> dict[str, Any]:
+        user_id, class_id, school_id = r.user, r.class_, r.school
         return {
             "sourcedId": r.sourcedId,
             "status": status(r.status),
             "dateLastModified": r.dateLastModified,
-            "user": ref("users", "user", r.user),
-            "class": ref("classes", "class", r.class_),
-            "school": ref("orgs", "org", r.school),
+            "user": {"href": users_at + user_id, "sourcedId": user_id, "type": "user"},
+            "class": {"href": classes_at + class_id, "sourcedId": class_id, "type": "class"},
+            "school": {"href": orgs_at + school_id, "sourcedId": school_id, "type": "org"},
             "role": r.role,
             "primary": true_value if r.primary else false_value,
             "beginDate": r.beginDate,
@@ -171,14 +176,8 @@ def shaper(table: str, style: WireStyle) -> Shaper:
             "users": user, "enrollments": enrollment}[table]  # fmt: skip
 
 
-def _phone(sourced_id: str) -> str:
-    n = zlib.crc32(sourced_id.encode())
-    return f"+1 555-01{n % 100:02d}-{n // 100 % 10_000:04d}"
-
-
-def _demographics(r: Record) -> dict[str, str]:
+def _demographics(n: int) -> dict[str, str]:
     """Extension fields like those vendors put in `metadata`: exactly what must never be stored."""
-    n = zlib.crc32(r.sourcedId.encode(), 7)
     return {
         "ext:birthDate": f"{2008 + n % 14}-{n // 14 % 12 + 1:02d}-{n // 168 % 28 + 1:02d}",
         "ext:sex": "FM"[n % 2],
