@@ -301,7 +301,10 @@ class _Pull:
             pages = self.pages_by_link(first)
         else:
             pages = self.pages_until_empty(first)
-        self.check_unique([page.table for page in pages])
+        self.check_unique([page.table for page in pages])  # first: the likelier cause of a miscount
+        received = sum(page.count for page in pages)
+        if first.total is not None and received != first.total:
+            raise self.mismatch(f"received {received} rows although X-Total-Count is {first.total}")
         frame = to_frame(self.entity, (page.table for page in pages))
         stats = FetchStats(
             rows=len(frame),
@@ -348,9 +351,6 @@ class _Pull:
                 for future in pending:
                     future.cancel()
                 raise
-        received = sum(page.count for page in pages)
-        if received != total:
-            raise self.mismatch(f"received {received} rows although X-Total-Count is {total}")
         return sorted(pages, key=lambda page: page.position)
 
     def pages_by_link(self, first: _Page) -> list[_Page]:

@@ -167,3 +167,26 @@ def test_concurrency_one_is_serial():
     provider = FakeProvider(rows=[user(i) for i in range(40)], latency_s=0.01)
     pull(provider, concurrency=1)
     assert provider.max_in_flight == 1
+
+
+def test_pages_shifted_back_by_one_row_are_reported_as_duplicates():
+    # The last page then holds one row more than the total: the duplicates explain the miscount.
+    provider = FakeProvider(rows=[user(i) for i in range(25)])
+
+    def shifted(request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params["offset"])
+        rows = provider.rows[max(offset - 1, 0) : offset - 1 + 10]
+        return httpx.Response(200, json={"users": rows}, headers={"X-Total-Count": "25"})
+
+    provider.script.extend([provider.page, shifted, shifted])
+    with pytest.raises(ProviderError, match="sent more than once"):
+        pull(provider, concurrency=1)
+
+
+def test_more_rows_than_the_total_is_inconsistent():
+    provider = FakeProvider(rows=[user(i) for i in range(3)])
+    provider.script.append(
+        lambda r: httpx.Response(200, json={"users": provider.rows}, headers={"X-Total-Count": "2"})
+    )
+    with pytest.raises(ProviderError, match="received 3 rows although X-Total-Count is 2"):
+        pull(provider)
