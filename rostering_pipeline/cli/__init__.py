@@ -8,6 +8,7 @@ import click
 
 from rostering_pipeline.cli.db import db
 from rostering_pipeline.cli.districts import districts
+from rostering_pipeline.cli.sync import sync
 from rostering_pipeline.errors import RosteringError
 
 
@@ -19,11 +20,12 @@ def cli() -> None:
 # Sub-commands register here, one line each (keep this block sorted).
 cli.add_command(db)
 cli.add_command(districts)
+cli.add_command(sync)
 
 
 def main() -> None:
     try:
-        cli.main(standalone_mode=False)
+        code = cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(1)
@@ -36,3 +38,4 @@ def main() -> None:
     except Exception as exc:  # never a traceback; the type is enough to start looking
         click.echo(f"error: unexpected {type(exc).__name__}; see the logs", err=True)
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

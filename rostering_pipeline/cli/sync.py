@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from rostering_pipeline.errors import RosteringError
-from rostering_pipeline.runner import run_sync
 
 
 class SyncFailed(RosteringError):
@@ -27,6 +26,8 @@ class SyncFailed(RosteringError):
 )
 def sync(key: str, mode: str, approve_deactivations: int) -> None:
     """Pull, validate and apply KEY's roster now (blocking)."""
+    from rostering_pipeline.runner import run_sync  # imports Dagster: only when a sync runs
+
     outcome = run_sync(key, mode=mode, approve_deactivations=approve_deactivations)
     if not outcome.success:
         raise SyncFailed(f"{outcome.message} (run {outcome.run_id})", outcome.exit_code)

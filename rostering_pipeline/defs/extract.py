@@ -1,7 +1,6 @@
 """`oneroster/<entity>` assets: pull a collection, snapshot it, validate it, record the verdict."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: Dagster reads the asset function's annotations.
 import time
 from datetime import timedelta
 
@@ -162,13 +161,13 @@ def _active_ids(conn: sa.Connection, district_id: int, entities: tuple[str, ...]
 
 
 def _active_rows(conn: sa.Connection, district_id: int, entity: str) -> int | None:
+    """The app DB's count of what `volume_count` counts in a pull (users: active students)."""
     table = ROSTER_TABLES[entity]
-    count = conn.execute(
-        sa.select(sa.func.count())
-        .select_from(table)
-        .where(table.c.district_id == district_id, table.c.active)
-    ).scalar_one()
-    return count or None  # nothing applied yet: no baseline to compare with
+    query = sa.select(sa.func.count()).select_from(table)
+    query = query.where(table.c.district_id == district_id, table.c.active)
+    if entity == "users":
+        query = query.where(table.c.role == "student")
+    return conn.execute(query).scalar_one() or None  # nothing applied yet: no baseline
 
 
 extract_assets = [build_extract_asset(entity) for entity in ENTITIES.values()]

@@ -1,6 +1,5 @@
 """The `roster_sync` job and the hook that records a failed run's outcome on its district."""
 
-from __future__ import annotations
 
 from datetime import UTC, datetime
 

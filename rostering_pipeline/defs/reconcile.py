@@ -1,6 +1,5 @@
 """`app_db/roster`: apply the ledger's passed snapshots to the application database."""
 
-from __future__ import annotations
 
 from datetime import UTC, datetime
 

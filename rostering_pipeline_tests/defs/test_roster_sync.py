@@ -163,7 +163,7 @@ def test_roster_alone_after_a_failed_check_applies_nothing(env, provider):
             quarantined_ids=frozenset(),
         )
     before = active(engine, ROSTER_TABLES["users"])
-    result = defs.get_job_def("roster_sync").execute_in_process(
+    result = defs.resolve_job_def("roster_sync").execute_in_process(
         instance=dg.DagsterInstance.get(),
         partition_key="d1",
         asset_selection=[dg.AssetKey(["app_db", "roster"])],
