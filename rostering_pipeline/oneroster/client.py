@@ -468,6 +468,7 @@ class _Pull:
         response = self.exchange(build)
         if response.status_code == 401:
             self.config.auth.forget(response.request)
+            self._count_retry()
             response = self.exchange(build)
         if response.status_code != 200:
             raise self.status_error(response)
@@ -517,6 +518,6 @@ class _Pull:
             return failure.retry_after  # the provider said how long (429 Retry-After)
         return self.backoff(state)
 
-    def _count_retry(self, _state: tenacity.RetryCallState) -> None:
+    def _count_retry(self, _state: tenacity.RetryCallState | None = None) -> None:
         with self.lock:
             self.retries += 1
