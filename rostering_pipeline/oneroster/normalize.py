@@ -64,7 +64,8 @@ def _text(value: Any) -> Any:
 def _ref(value: Any) -> Any:
     """A GUIDRef -> its sourcedId (the href, relative or not, is ignored)."""
     if type(value) is dict:
-        return _text(value.get("sourcedId")) if value.get("sourcedId") is not None else _INVALID
+        sourced_id = value.get("sourcedId")
+        return _INVALID if sourced_id is None else _text(sourced_id)
     return _text(value)
 
 
@@ -147,7 +148,9 @@ def _date(value: Any) -> Any:
 # --- column converters ---------------------------------------------------------------------
 
 
-def _typed(values: list[Any], read: Callable[[Any], Any], arrow_type: pa.DataType):
+def _typed(
+    values: list[Any], read: Callable[[Any], Any], arrow_type: pa.DataType
+) -> tuple[pa.Array, list[int]]:
     read_values = [read(v) for v in values]
     invalid = [i for i, v in enumerate(read_values) if v is _INVALID]
     for i in invalid:

@@ -237,3 +237,15 @@ def test_terms_envelope_for_sessions():
 def test_bodies_that_are_not_a_collection_are_rejected(body):
     with pytest.raises(MalformedResponse):
         records_from_body(USERS, body)
+
+
+def test_malformed_references_and_texts_are_invalid_but_missing_ones_are_just_null():
+    row = one(
+        ENROLLMENTS,
+        base("e1", user={"href": "~/users/x", "type": "user"}, school=None, role={"x": 1}),
+    )
+    assert (row["user_sourced_id"], row["school_sourced_id"], row["role"]) == (None, None, None)
+    assert row["class_sourced_id"] is None
+    assert row["invalid_fields"] == "user_sourced_id,role"
+    terms = one(CLASSES, base("c1", terms=[ref("academicSession", "t1"), {"type": "term"}]))
+    assert (terms["term_sourced_ids"], terms["invalid_fields"]) == (None, "term_sourced_ids")
