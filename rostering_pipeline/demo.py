@@ -12,15 +12,19 @@ import sqlalchemy as sa
 from rostering_pipeline import config
 from rostering_pipeline.appdb.engine import make_engine, upgrade
 from rostering_pipeline.appdb.tables import ROSTER_TABLES, user_schools
-from rostering_pipeline.devserver import DistrictSpec, ProviderServer, ProviderSettings
+from rostering_pipeline.devserver import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    DistrictSpec,
+    ProviderServer,
+    ProviderSettings,
+)
 from rostering_pipeline.districts import add_district, get_district, update_district
 from rostering_pipeline.errors import BadInput
 from rostering_pipeline.runner import run_sync
 from rostering_pipeline.secrets import SecretBox
 
 DEMO_KEY = "demo"
-DEMO_CLIENT_ID = "demo-client"
-DEMO_CLIENT_SECRET = "demo-secret"  # noqa: S105 - the local provider's demo credential
 
 
 def ensure_secret_keys() -> None:

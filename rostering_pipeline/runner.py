@@ -50,7 +50,7 @@ def run_sync(
     dagster = instance()
     if not dagster.has_dynamic_partition("district", district.key):
         dagster.add_dynamic_partitions("district", [district.key])
-    result = defs.get_job_def("roster_sync").execute_in_process(
+    result = defs.resolve_job_def("roster_sync").execute_in_process(
         instance=dagster,
         partition_key=district.key,
         run_config={"mode": mode, "approve_deactivations": approve_deactivations},
