@@ -1,0 +1,467 @@
+"""Set-based reconciliation of one district's pull into the application database.
+
+The frames are staged into temporary tables, then a handful of SQL statements per table apply
+inserts, updates, deactivations (with the user cascade) and reactivations, and recompute the
+teacher of record. Everything happens in ONE transaction per district; the guard and preview
+mode run the very same statements and roll them back, so their counts are exactly what an apply
+would do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import MappingProxyType
+
+import orjson
+import pandas as pd
+import sqlalchemy as sa
+
+from rostering_pipeline.appdb import tables
+from rostering_pipeline.appdb.guard import Guard, entities_over_threshold
+from rostering_pipeline.appdb.prepare import (
+    DEACTIVATE,
+    KEEP,
+    PLANS,
+    PLANS_BY_NAME,
+    UPSERT,
+    USER_SCHOOLS,
+    Plan,
+    Staged,
+    stage_entity,
+    stage_user_schools,
+    staging_columns,
+)
+from rostering_pipeline.appdb.staging import create_and_load, staging_table
+from rostering_pipeline.oneroster.entities import ENTITIES
+
+MODES = ("full", "delta", "preview")
+FAULT_POINTS = (
+    "after_staging",
+    *(f"after_{plan.name}" for plan in PLANS),
+    "after_teacher_of_record",
+    "before_commit",
+)
+_HELD_SAMPLE_SIZE = 20
+_ERROR_MAX_CHARS = 300
+_EMPTY: Mapping[str, frozenset[str]] = MappingProxyType({})
+_DEFAULT_GUARD = Guard()
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    status: str  # "succeeded" | "held" | "preview"
+    # plan name (entities and "user_schools") -> inserted, updated, deactivated, reactivated,
+    # unchanged, quarantined, dependent_quarantined (classes also: teacher_changed)
+    counts: dict[str, dict[str, int]]
+    # entity -> {would_deactivate, active, sample_ids}: the entities over the guard's threshold
+    held: dict[str, dict[str, object]] | None
+    sync_run_id: int
+
+    @property
+    def held_total(self) -> int:
+        """The deactivations an operator must approve for this pull to apply."""
+        return sum(int(entry["would_deactivate"]) for entry in (self.held or {}).values())
+
+
+def reconcile(
+    engine: sa.Engine,
+    *,
+    district_id: int,
+    frames: Mapping[str, pd.DataFrame],
+    mode: str,
+    quarantined: Mapping[str, frozenset[str]] = _EMPTY,
+    dependent_quarantined: Mapping[str, frozenset[str]] = _EMPTY,
+    guard: Guard = _DEFAULT_GUARD,
+    dagster_run_id: str | None = None,
+    high_water_mark: datetime | None = None,
+    now: datetime | None = None,
+    preview: Mapping[str, object] | None = None,
+    fault_hook: Callable[[str], None] | None = None,
+) -> ReconcileResult:
+    """Apply (full, delta) or diff (preview) one district's validated frames.
+
+    Returns the outcome ("succeeded", "held" by the guard, or "preview"); any error rolls the
+    whole district back, records a failed `sync_runs` row and is re-raised.
+    """
+    now = now or datetime.now(UTC)
+    run = _RunRecord(district_id, mode, now, dagster_run_id, guard.approved_max)
+    try:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+        staged = _stage_frames(frames, mode, quarantined, dependent_quarantined)
+        with engine.connect() as conn:
+            _begin_district_transaction(conn, district_id)
+            apply = _Apply(conn, district_id, mode, now, fault_hook or _no_fault)
+            active = apply.active_counts()
+            counts = apply.run(staged)
+            deactivated = {name: entry["deactivated"] for name, entry in counts.items()}
+            held = entities_over_threshold(guard, would_deactivate=deactivated, active=active)
+            for name, entry in held.items():
+                entry["sample_ids"] = apply.deactivated_sample(PLANS_BY_NAME[name])
+            if mode == "preview" or held:
+                conn.rollback()
+            else:
+                mark = high_water_mark or _max_source_modified_at(frames)
+                if mark is not None:
+                    apply.set_high_water_mark(mark)
+                sync_run_id = run.write(conn, "succeeded", counts=counts)
+                apply.fault("before_commit")
+                apply.drop_staging()
+                conn.commit()
+                return ReconcileResult("succeeded", counts, None, sync_run_id)
+    except Exception as exc:
+        with engine.begin() as conn:
+            run.write(conn, "failed", error=_describe(exc))
+        raise
+    status = "preview" if mode == "preview" else "held"
+    with engine.begin() as conn:
+        sync_run_id = run.write(conn, status, counts=counts, held=held or None, preview=preview)
+    return ReconcileResult(status, counts, held or None, sync_run_id)
+
+
+def _no_fault(_point: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class _RunRecord:
+    """What every `sync_runs` row of this attempt shares."""
+
+    district_id: int
+    mode: str
+    started_at: datetime
+    dagster_run_id: str | None
+    approved_max: int
+
+    def write(
+        self,
+        conn: sa.Connection,
+        status: str,
+        *,
+        counts: Mapping[str, object] | None = None,
+        held: Mapping[str, object] | None = None,
+        preview: Mapping[str, object] | None = None,
+        error: str | None = None,
+    ) -> int:
+        statement = (
+            sa.insert(tables.sync_runs)
+            .values(
+                district_id=self.district_id,
+                mode=self.mode,
+                started_at=self.started_at,
+                finished_at=datetime.now(UTC),
+                status=status,
+                dagster_run_id=self.dagster_run_id,
+                counts=_json(counts),
+                held=_json(held),
+                approved_max=self.approved_max,
+                preview=_json(preview),
+                error=error,
+            )
+            .returning(tables.sync_runs.c.id)
+        )
+        return conn.execute(statement).scalar_one()
+
+
+def _json(value: Mapping[str, object] | None) -> str | None:
+    return None if value is None else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _describe(exc: Exception) -> str:
+    """Class name and first line of the error: never the SQL or its parameters."""
+    cause = exc.orig if isinstance(exc, sa.exc.StatementError) and exc.orig else exc
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0] if lines else ''}"[:_ERROR_MAX_CHARS]
+
+
+def _stage_frames(
+    frames: Mapping[str, pd.DataFrame],
+    mode: str,
+    quarantined: Mapping[str, frozenset[str]],
+    dependent_quarantined: Mapping[str, frozenset[str]],
+) -> dict[str, Staged]:
+    missing = [name for name in ENTITIES if name not in frames]
+    if missing and mode != "delta":
+        raise ValueError(f"a {mode} sync needs every entity; missing: {', '.join(missing)}")
+    frames = {name: frames.get(name, entity.empty_frame()) for name, entity in ENTITIES.items()}
+    staged = {
+        name: stage_entity(
+            PLANS_BY_NAME[name],
+            frames[name],
+            quarantined.get(name, frozenset()),
+            dependent_quarantined.get(name, frozenset()),
+        )
+        for name in ENTITIES
+    }
+    staged[USER_SCHOOLS] = stage_user_schools(frames["users"], staged["users"])
+    return staged
+
+
+def _max_source_modified_at(frames: Mapping[str, pd.DataFrame]) -> datetime | None:
+    maxima = [frame["source_modified_at"].max() for frame in frames.values() if len(frame)]
+    known = [value for value in maxima if not pd.isna(value)]
+    return max(known).to_pydatetime() if known else None
+
+
+def _begin_district_transaction(conn: sa.Connection, district_id: int) -> None:
+    """Serialize runs of one district: an advisory lock on PostgreSQL, the write lock on SQLite."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(district_id)))
+        # Room for the hash joins of a large district to stay in memory.
+        conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+    elif conn.dialect.name == "sqlite":
+        driver = conn.connection.driver_connection
+        if not driver.in_transaction:  # an engine hook may already have begun one
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class _Apply:
+    """The statements of one district's run, on one connection inside its transaction."""
+
+    def __init__(
+        self,
+        conn: sa.Connection,
+        district_id: int,
+        mode: str,
+        now: datetime,
+        fault_hook: Callable[[str], None],
+    ) -> None:
+        self.conn = conn
+        self.district_id = district_id
+        self.full = mode != "delta"
+        self.now = sa.literal(now, tables.Timestamp)
+        self.fault = fault_hook
+        metadata = sa.MetaData()
+        self.staging = {
+            plan.name: staging_table(metadata, f"stg_{plan.table.name}", _staging_schema(plan))
+            for plan in PLANS
+        }
+        self.teachers = staging_table(
+            metadata,
+            "stg_teacher_of_record",
+            [sa.Column("class_sourced_id", sa.Text), sa.Column("teacher_sourced_id", sa.Text)],
+        )
+
+    def active_counts(self) -> dict[str, int]:
+        return {
+            plan.name: self.conn.execute(
+                sa.select(sa.func.count()).where(self._in_district(plan.table), plan.table.c.active)
+            ).scalar_one()
+            for plan in PLANS
+        }
+
+    def run(self, staged: Mapping[str, Staged]) -> dict[str, dict[str, int]]:
+        for plan in PLANS:
+            create_and_load(self.conn, self.staging[plan.name], staged[plan.name].rows, plan.keys)
+        self.fault("after_staging")
+        counts = {}
+        for plan in PLANS:
+            counts[plan.name] = {
+                **self._apply_plan(plan),
+                "quarantined": staged[plan.name].quarantined,
+                "dependent_quarantined": staged[plan.name].dependent_quarantined,
+            }
+            self.fault(f"after_{plan.name}")
+        counts["classes"]["teacher_changed"] = self._teacher_of_record()
+        self.fault("after_teacher_of_record")
+        return counts
+
+    def deactivated_sample(self, plan: Plan) -> list[str]:
+        """Up to 20 keys deactivated by this run, for the held report (ids only, no names)."""
+        table = plan.table
+        rows = self.conn.execute(
+            sa.select(*(table.c[k] for k in plan.keys))
+            .where(self._in_district(table), table.c.deactivated_at == self.now)
+            .order_by(*(table.c[k] for k in plan.keys))
+            .limit(_HELD_SAMPLE_SIZE)
+        )
+        return ["/".join(row) for row in rows]
+
+    def set_high_water_mark(self, mark: datetime) -> None:
+        districts = tables.districts
+        self.conn.execute(
+            sa.update(districts)
+            .where(districts.c.id == self.district_id)
+            .values(delta_high_water_mark=mark)
+        )
+
+    def drop_staging(self) -> None:
+        """SQLite keeps temporary tables on the pooled connection; PostgreSQL drops them itself."""
+        if self.conn.dialect.name != "postgresql":
+            for table in (*self.staging.values(), self.teachers):
+                table.drop(self.conn)
+
+    def _in_district(self, table: sa.Table) -> sa.ColumnElement[bool]:
+        return table.c.district_id == self.district_id
+
+    def _same_row(self, plan: Plan, staged: sa.Table) -> sa.ColumnElement[bool]:
+        return sa.and_(*(plan.table.c[k] == staged.c[k] for k in plan.keys))
+
+    def _apply_plan(self, plan: Plan) -> dict[str, int]:
+        target, staged = plan.table, self.staging[plan.name]
+        if "user_sourced_id" in target.c:
+            self._withhold_rows_of_inactive_users(plan)
+        copied = {c: staged.c[c] for c in ("row_hash", "source_modified_at", *plan.business)}
+        matched = sa.and_(
+            self._in_district(target), self._same_row(plan, staged), staged.c.op == UPSERT
+        )
+        reactivated = self._rowcount(
+            sa.update(target)
+            .where(matched, sa.not_(target.c.active))
+            .values(active=True, deactivated_at=None, updated_at=self.now, **copied)
+        )
+        updated = self._rowcount(
+            sa.update(target)
+            .where(matched, target.c.active, target.c.row_hash != staged.c.row_hash)
+            .values(updated_at=self.now, **copied)
+        )
+        inserted = self._insert_new(plan)
+        deactivated = self._deactivate(plan)
+        upserts = self.conn.execute(
+            sa.select(sa.func.count()).where(staged.c.op == UPSERT)
+        ).scalar_one()
+        return {
+            "inserted": inserted,
+            "updated": updated,
+            "deactivated": deactivated,
+            "reactivated": reactivated,
+            "unchanged": upserts - inserted - updated - reactivated,
+        }
+
+    def _withhold_rows_of_inactive_users(self, plan: Plan) -> None:
+        """Enrollments and school links are upserted only for active users."""
+        staged = self.staging[plan.name]
+        self.conn.execute(
+            sa.update(staged)
+            .where(staged.c.op == UPSERT, ~self._user_is_active(staged.c.user_sourced_id))
+            .values(op=DEACTIVATE)
+        )
+
+    def _user_is_active(self, user_sourced_id: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
+        """Whether the district has this user, active: deactivated and unknown users alike own
+        no active enrollments or school links, whatever order the pulls came in."""
+        users = tables.users
+        return sa.exists().where(
+            self._in_district(users), users.c.sourced_id == user_sourced_id, users.c.active
+        )
+
+    def _insert_new(self, plan: Plan) -> int:
+        target, staged = plan.table, self.staging[plan.name]
+        copied = (*plan.keys, "source_modified_at", "row_hash", *plan.business)
+        rows = sa.select(
+            sa.literal(self.district_id, tables.BigId),
+            sa.true(),
+            self.now,
+            self.now,
+            *(staged.c[c] for c in copied),
+        ).where(
+            staged.c.op == UPSERT,
+            ~sa.exists().where(self._in_district(target), self._same_row(plan, staged)),
+        )
+        columns = ["district_id", "active", "first_seen_at", "updated_at", *copied]
+        return self._rowcount(sa.insert(target).from_select(columns, rows))
+
+    def _deactivate(self, plan: Plan) -> int:
+        """Explicit (tobedeleted), absent from a full pull, and cascaded from users."""
+        target, staged = plan.table, self.staging[plan.name]
+        deactivate = sa.update(target).values(
+            active=False, deactivated_at=self.now, updated_at=self.now
+        )
+        active_here = sa.and_(self._in_district(target), target.c.active)
+        same_row = self._same_row(plan, staged)
+        count = self._rowcount(
+            deactivate.where(active_here, sa.exists().where(staged.c.op == DEACTIVATE, same_row))
+        )
+        absent = ~sa.exists().where(same_row)
+        if plan.name == USER_SCHOOLS:
+            # A user's org list is complete: absence counts for every user the pull carries.
+            count += self._rowcount(deactivate.where(active_here, absent, self._links_in_scope()))
+        elif self.full:
+            count += self._rowcount(deactivate.where(active_here, absent))
+        if "user_sourced_id" in target.c:
+            user_gone = ~self._user_is_active(target.c.user_sourced_id)
+            kept = sa.exists().where(staged.c.op == KEEP, same_row)
+            count += self._rowcount(deactivate.where(active_here, user_gone, ~kept))
+        return count
+
+    def _links_in_scope(self) -> sa.ColumnElement[bool]:
+        """School links whose absence means removal: any user but the quarantined (full), or
+        the users the delta upserts."""
+        users = self.staging["users"]
+        link_user = tables.user_schools.c.user_sourced_id
+        if self.full:
+            return ~sa.exists().where(users.c.op == KEEP, users.c.sourced_id == link_user)
+        return sa.exists().where(users.c.op == UPSERT, users.c.sourced_id == link_user)
+
+    def _teacher_of_record(self) -> int:
+        """Primary active teacher enrollment, else the active one with the lowest sourced_id.
+
+        Ranked once into a staging table: joining classes to a window over 1.4 million
+        enrollments directly makes both planners loop.
+        """
+        classes, enrollments, chosen = tables.classes, tables.enrollments, self.teachers
+        ranked = (
+            sa.select(
+                enrollments.c.class_sourced_id,
+                enrollments.c.user_sourced_id,
+                sa.func.row_number()
+                .over(
+                    partition_by=enrollments.c.class_sourced_id,
+                    order_by=(
+                        sa.func.coalesce(enrollments.c.is_primary, sa.false()).desc(),
+                        enrollments.c.sourced_id,
+                    ),
+                )
+                .label("rank"),
+            )
+            .where(
+                self._in_district(enrollments),
+                enrollments.c.active,
+                enrollments.c.role == "teacher",
+            )
+            .subquery()
+        )
+        first = sa.select(ranked.c.class_sourced_id, ranked.c.user_sourced_id).where(
+            ranked.c.rank == 1
+        )
+        fill = sa.insert(chosen).from_select(["class_sourced_id", "teacher_sourced_id"], first)
+        create_and_load(self.conn, chosen, fill, ["class_sourced_id"])
+        staged = self.staging["classes"]
+        changeable = sa.and_(
+            self._in_district(classes),
+            ~sa.exists().where(staged.c.op == KEEP, staged.c.sourced_id == classes.c.sourced_id),
+        )
+        assigned = self._rowcount(
+            sa.update(classes)
+            .where(
+                changeable,
+                classes.c.sourced_id == chosen.c.class_sourced_id,
+                classes.c.teacher_sourced_id.is_distinct_from(chosen.c.teacher_sourced_id),
+            )
+            .values(teacher_sourced_id=chosen.c.teacher_sourced_id, updated_at=self.now)
+        )
+        cleared = self._rowcount(
+            sa.update(classes)
+            .where(
+                changeable,
+                classes.c.teacher_sourced_id.is_not(None),
+                ~sa.exists().where(chosen.c.class_sourced_id == classes.c.sourced_id),
+            )
+            .values(teacher_sourced_id=None, updated_at=self.now)
+        )
+        return assigned + cleared
+
+    def _rowcount(self, statement: sa.Executable) -> int:
+        # SQLAlchemy reports INSERT rowcounts only when asked to keep them.
+        return self.conn.execute(statement, execution_options={"preserve_rowcount": True}).rowcount
+
+
+def _staging_schema(plan: Plan) -> list[sa.Column]:
+    types = {
+        "op": sa.Text(),
+        "row_hash": sa.Text(),
+        **{c.name: c.type for c in plan.table.columns},
+    }
+    return [sa.Column(name, types[name]) for name in staging_columns(plan)]
