@@ -1,7 +1,7 @@
 """A local OneRoster 1.1 provider for the demo, the tests and the benchmarks.
 
 It shares no code with `rostering_pipeline.oneroster` (own serialization, own auth checks), so a
-test of the client against it can catch a mistake in either. See DEVSERVER_API in the README.
+test of the client against it can catch a mistake in either.
 """
 
 from __future__ import annotations
