@@ -7,6 +7,7 @@ import sys
 import click
 
 from rostering_pipeline.cli.db import db
+from rostering_pipeline.cli.dev_provider import dev_provider
 from rostering_pipeline.cli.districts import districts
 from rostering_pipeline.cli.sync import sync
 from rostering_pipeline.errors import RosteringError
@@ -19,6 +20,7 @@ def cli() -> None:
 
 # Sub-commands register here, one line each (keep this block sorted).
 cli.add_command(db)
+cli.add_command(dev_provider)
 cli.add_command(districts)
 cli.add_command(sync)
 
