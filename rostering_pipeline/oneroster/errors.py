@@ -25,11 +25,7 @@ def safe_url(url: httpx.URL | str) -> str:
         for name, value in url.params.multi_items()
         if not name.lower().startswith("oauth_") and name.lower() not in _SECRET_PARAMS
     ]
-    return str(
-        url.copy_with(userinfo=b"", params=kept)
-        if kept
-        else url.copy_with(userinfo=b"", query=None)
-    )
+    return str(url.copy_with(userinfo=b"", params=kept))
 
 
 class OneRosterError(exit_errors.RosteringError):
