@@ -222,6 +222,7 @@ class _Page:
     total: int | None
     next_url: str | None
     has_link: bool
+    revision: str | None  # ClassLink's x-perm-rev: the roster revision the page was read from
 
 
 class OneRosterClient:
@@ -302,6 +303,13 @@ class _Pull:
             pages = self.pages_by_link(first)
         else:
             pages = self.pages_until_empty(first)
+        revisions = sorted({page.revision for page in pages if page.revision is not None})
+        if len(revisions) > 1:
+            raise ProviderError(
+                f"the roster changed during the pull (x-perm-rev {', '.join(revisions)}); "
+                "pull again",
+                url=self.collection_url,
+            )
         self.check_unique([page.table for page in pages])  # first: the likelier cause of a miscount
         received = sum(page.count for page in pages)
         if first.total is not None and received != first.total:
@@ -444,6 +452,7 @@ class _Pull:
             total=int(total) if total is not None else None,
             next_url=self.follow(url, link) if link else None,
             has_link=link_header is not None,
+            revision=response.headers.get("x-perm-rev"),
         )
 
     def follow(self, current: httpx.URL, link: str) -> str:

@@ -190,3 +190,21 @@ def test_more_rows_than_the_total_is_inconsistent():
     )
     with pytest.raises(ProviderError, match="received 3 rows although X-Total-Count is 2"):
         pull(provider)
+
+
+def test_a_roster_revision_change_during_the_pull_fails_it():
+    provider = FakeProvider(rows=[user(i) for i in range(30)])
+
+    def at_revision(revision: str):
+        def respond(request: httpx.Request) -> httpx.Response:
+            response = provider.page(request)
+            response.headers["x-perm-rev"] = revision
+            return response
+
+        return respond
+
+    provider.script.extend([at_revision("41"), at_revision("41"), at_revision("42")])
+    with pytest.raises(ProviderError, match="x-perm-rev 41, 42"):
+        pull(provider, concurrency=1)
+    provider.script.extend(at_revision("42") for _ in range(3))
+    assert len(pull(provider).frame) == 30
