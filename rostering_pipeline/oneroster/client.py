@@ -6,8 +6,9 @@ A pull reads the first page, then picks how to page from what the provider told 
   (a silent cap) sets the page size for the rest;
 - otherwise `Link: rel="next"`: followed serially;
 - otherwise: offsets advance by the rows received until an empty page.
-Repeated pages, links pointing back, duplicate `sourcedId`s and a row count that disagrees with
-the total all fail the pull: a roster with silent holes would deactivate real people downstream.
+Repeated pages, links pointing back, duplicate `sourcedId`s, a row count that disagrees with the
+total and a roster revision (`x-perm-rev`) changing midway all fail the pull: a roster with
+silent holes would deactivate real people downstream.
 """
 
 from __future__ import annotations
