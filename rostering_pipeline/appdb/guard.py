@@ -21,12 +21,12 @@ class Guard:
 
 def entities_over_threshold(
     guard: Guard, *, would_deactivate: Mapping[str, int], active: Mapping[str, int]
-) -> dict[str, dict[str, int]]:
+) -> dict[str, dict[str, object]]:
     """The entities that trip the guard, unless the approval covers their total."""
-    tripped = {
+    tripped: dict[str, dict[str, object]] = {
         name: {"would_deactivate": count, "active": active[name]}
         for name, count in would_deactivate.items()
         if guard.tripped(would_deactivate=count, active=active[name])
     }
-    total = sum(entry["would_deactivate"] for entry in tripped.values())
+    total = sum(would_deactivate[name] for name in tripped)
     return tripped if total > guard.approved_max else {}

@@ -111,17 +111,17 @@ def stage_entity(
 
 def stage_user_schools(users: pd.DataFrame, users_staged: Staged) -> Staged:
     """One row per (user, org) of every upserted user; a user's org list is complete."""
-    ops = users_staged.rows["op"].to_pylist()[: len(users)]
-    org_lists = [orjson.loads(text) for text in users["org_sourced_ids"].tolist()]
+    ops = users_staged.rows["op"].to_pylist()[: len(users)]  # the frame's rows come first
+    org_lists = users["org_sourced_ids"].tolist()
     user_ids = users["sourced_id"].tolist()
     modified = users["source_modified_at"].tolist()
     pairs: dict[tuple[str, str], object] = {}
     quarantined_pairs = 0
     for user_id, op, org_ids, modified_at in zip(user_ids, ops, org_lists, modified, strict=True):
         if op == KEEP:
-            quarantined_pairs += len(set(org_ids))
+            quarantined_pairs += len(set(orjson.loads(org_ids)))
         elif op == UPSERT:
-            for org_id in org_ids:
+            for org_id in orjson.loads(org_ids):
                 pairs[(user_id, org_id)] = modified_at
     user_column = pa.array([user for user, _ in pairs], pa.string())
     school_column = pa.array([school for _, school in pairs], pa.string())

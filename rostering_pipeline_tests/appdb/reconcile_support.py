@@ -88,7 +88,7 @@ def _defaults(entity: str, sourced_id: str) -> dict[str, object]:
         "users": {
             "role": "student",
             "given_name": "Given",
-            "family_name": sourced_id.title(),
+            "family_name": str(sourced_id).title(),
             "email": f"{sourced_id}@example.org",
             "username": sourced_id,
             "grades": '["09"]',

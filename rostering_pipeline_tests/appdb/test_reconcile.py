@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -283,13 +284,36 @@ def test_fault_at_any_point_leaves_database_as_before(engine, district, point):
     assert row(engine, tables.classes, "k1")["title"] == "New"
 
 
-def test_database_error_is_recorded_without_sql(engine, district):
-    frames = roster()
+def test_database_error_is_recorded_without_sql_or_values(engine, district):
+    apply(engine, district, roster(), now=T0)
+    before = dump(engine)
+    frames = roster(classes=[{"sourced_id": None, "title": "Secret title"}])
+
     with pytest.raises(sa.exc.IntegrityError):
-        apply(engine, district + 1000, frames)  # no such district: foreign key
-    runs_table = tables.sync_runs
-    with engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(runs_table)).scalar_one() == 0
+        apply(engine, district, frames, now=T1)
+
+    assert dump(engine) == before
+    error = sync_runs(engine, district)[-1]["error"]
+    assert error.split(":")[0] in ("IntegrityError", "NotNullViolation")
+    assert "INSERT" not in error and "Secret" not in error and "\n" not in error
+
+
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+def test_runs_of_one_district_are_serialized(engine, district):
+    finished = threading.Event()
+
+    def sync() -> None:
+        apply(engine, district, roster(), now=T0)
+        finished.set()
+
+    with engine.connect() as holder:
+        holder.execute(sa.select(sa.func.pg_advisory_xact_lock(district)))
+        worker = threading.Thread(target=sync)
+        worker.start()
+        assert not finished.wait(1.0)  # waits for the district's lock
+        holder.rollback()
+    worker.join(30)
+    assert finished.is_set()
 
 
 def test_guard_holds_then_approval_applies_and_worse_pull_is_held(engine, district):
