@@ -36,7 +36,6 @@ class Timestamp(sa.TypeDecorator):
         return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
-
 def _id() -> sa.Column:
     return sa.Column("id", BigId, primary_key=True, autoincrement=True)
 
