@@ -11,7 +11,7 @@ import dagster as dg
 from rostering_pipeline import config
 from rostering_pipeline.appdb.engine import make_engine
 from rostering_pipeline.defs.extract import effective_mode
-from rostering_pipeline.defs.run_config import sync_tags
+from rostering_pipeline.defs.run_config import sync_run_config, sync_tags
 from rostering_pipeline.districts import District, get_district
 from rostering_pipeline.outcomes import exit_code_for
 
@@ -29,6 +29,9 @@ def instance() -> dg.DagsterInstance:
     """`DAGSTER_HOME`, or `<data>/dagster_home` so that CLI, demo and `make ui` share one home."""
     home = config.dagster_home()
     home.mkdir(parents=True, exist_ok=True)
+    settings = home / "dagster.yaml"
+    if not settings.exists():  # the embedded default: SQLite storage in the home itself
+        settings.write_text("telemetry:\n  enabled: false\n")
     os.environ.setdefault("DAGSTER_HOME", str(home))
     return dg.DagsterInstance.get()
 
@@ -53,7 +56,11 @@ def run_sync(
     result = defs.resolve_job_def("roster_sync").execute_in_process(
         instance=dagster,
         partition_key=district.key,
-        run_config={"mode": mode, "approve_deactivations": approve_deactivations},
+        run_config={
+            **sync_run_config(mode, approve_deactivations),
+            # The event log keeps every event for the UI; the terminal gets one line (the CLI's).
+            "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
+        },
         tags=provider_tags(district, mode),
         raise_on_error=False,
     )

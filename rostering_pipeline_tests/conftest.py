@@ -36,11 +36,14 @@ def pg_url(worker_id: str) -> Iterator[str]:
             conn.execute(sa.text("SELECT 1"))
     except sa.exc.OperationalError as exc:
         admin.dispose()
-        reason = f"PostgreSQL not reachable at {server.render_as_string(hide_password=True)}: {exc.orig}"
+        reason = (
+            f"PostgreSQL not reachable at {server.render_as_string(hide_password=True)}: {exc.orig}"
+        )
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)
-    name = f"rostering_test_{worker_id}"
+    # Outside xdist every pytest process is "master": the pid keeps parallel sessions apart.
+    name = f"rostering_test_{worker_id if worker_id != 'master' else os.getpid()}"
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))

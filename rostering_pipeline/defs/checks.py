@@ -78,9 +78,7 @@ def check_results(
                 passed=verdict.passed or not failures,
                 metadata={
                     "failing_rows": dg.MetadataValue.int(failing_rows),
-                    "quarantined_rows": dg.MetadataValue.int(
-                        failing_rows if verdict.passed else 0
-                    ),
+                    "quarantined_rows": dg.MetadataValue.int(failing_rows if verdict.passed else 0),
                     "details": dg.MetadataValue.md(only_this_rule.markdown()),
                 },
             )

@@ -13,7 +13,7 @@ from rostering_pipeline.appdb.tables import ROSTER_TABLES
 from rostering_pipeline.defs.checks import check_results, check_specs
 from rostering_pipeline.defs.partitions import district_partitions
 from rostering_pipeline.defs.resources import AppDatabase, OneRosterSource, SnapshotStorage
-from rostering_pipeline.defs.run_config import SyncConfig
+from rostering_pipeline.defs.run_config import MODES, SyncOptions
 from rostering_pipeline.districts import District, get_district
 from rostering_pipeline.errors import BadInput
 from rostering_pipeline.oneroster.entities import ENTITIES, Entity
@@ -38,6 +38,8 @@ VOLUME_CHECKED = ("users", "enrollments")
 
 def effective_mode(district: District, requested: str) -> str:
     """The mode this run really uses; refuses what the district's status forbids."""
+    if requested not in MODES:
+        raise BadInput(f"unknown mode '{requested}'; use one of {', '.join(MODES)}")
     if district.status == "purged":
         raise BadInput(f"district '{district.key}' is purged; it takes no runs")
     if district.status == "preview" and requested != "preview":
@@ -71,7 +73,7 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
     )
     def extract(
         context: dg.AssetExecutionContext,
-        config: SyncConfig,
+        sync: SyncOptions,
         app_db: AppDatabase,
         oneroster: OneRosterSource,
         snapshots: SnapshotStorage,
@@ -79,7 +81,7 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
         engine = app_db.engine()
         with engine.connect() as conn:
             district = get_district(conn, context.partition_key)
-        mode = effective_mode(district, config.mode)
+        mode = effective_mode(district, sync.mode)
         since = district.delta_high_water_mark - DELTA_OVERLAP if mode == "delta" else None
 
         started = time.monotonic()
@@ -90,7 +92,7 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
             frame = restrict_to_schools(entity.name, frame, district.school_allow_list)
 
         store = snapshots.store()
-        location = store.write(district.key, context.run_id, entity.name, frame)
+        location = store.write(district.key, context.run.run_id, entity.name, frame)
         with engine.connect() as conn:
             refs, upstream_quarantined = _references(conn, store, district, entity.name, mode)
             verdict = validate(entity.name, frame, refs, upstream_quarantined=upstream_quarantined)
@@ -103,7 +105,7 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
             record_verdict(
                 conn,
                 district_id=district.id,
-                dagster_run_id=context.run_id,
+                dagster_run_id=context.run.run_id,
                 entity=entity.name,
                 snapshot_location=location,
                 mode=mode,

@@ -1,14 +1,14 @@
 """The `roster_sync` job and the hook that records a failed run's outcome on its district."""
 
-
 from datetime import UTC, datetime
 
 import dagster as dg
 
+# Not re-exported at the top level; it is how a blocking check failure reaches a hook.
+from dagster._core.errors import DagsterAssetCheckFailedError
+
 from rostering_pipeline.defs.extract import extract_assets
-from rostering_pipeline.defs.partitions import district_partitions
 from rostering_pipeline.defs.reconcile import roster
-from rostering_pipeline.defs.run_config import job_config_mapping
 from rostering_pipeline.districts import record_outcome, set_credentials_ok
 from rostering_pipeline.errors import ChecksFailed
 from rostering_pipeline.outcomes import describe
@@ -22,7 +22,7 @@ def record_failure(context: dg.HookContext) -> None:
     if not district_key or context.op_exception is None:
         return
     exc = context.op_exception
-    if isinstance(exc, dg.DagsterAssetCheckFailedError):
+    if isinstance(exc, DagsterAssetCheckFailedError):
         exc = ChecksFailed(f"validation failed in {context.op.name}: {exc}")
     outcome = describe(exc)
     with context.resources.app_db.engine().begin() as conn:
@@ -38,16 +38,12 @@ def record_failure(context: dg.HookContext) -> None:
             set_credentials_ok(conn, district_key, False)
 
 
-SYNC_STEPS = [asset.op.name for asset in (*extract_assets, roster)]
-
 roster_sync = dg.define_asset_job(
     name="roster_sync",
     selection=dg.AssetSelection.assets(*extract_assets, roster),
-    partitions_def=district_partitions,
-    config=job_config_mapping(SYNC_STEPS),
     hooks={record_failure},
     description=(
-        "Pull, validate and apply one district's roster. Config: mode (full | delta | preview), "
-        "approve_deactivations (largest deactivation count approved; 0 = none)."
+        "Pull, validate and apply one district's roster. Run config (resource `sync`): mode "
+        "(full | delta | preview), approve_deactivations (largest count approved; 0 = none)."
     ),
 )

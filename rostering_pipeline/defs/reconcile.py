@@ -1,6 +1,5 @@
 """`app_db/roster`: apply the ledger's passed snapshots to the application database."""
 
-
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -10,7 +9,7 @@ from rostering_pipeline.appdb.reconcile import Guard, reconcile
 from rostering_pipeline.defs.extract import asset_key, effective_mode
 from rostering_pipeline.defs.partitions import district_partitions
 from rostering_pipeline.defs.resources import AppDatabase, SnapshotStorage
-from rostering_pipeline.defs.run_config import SyncConfig
+from rostering_pipeline.defs.run_config import SyncOptions
 from rostering_pipeline.districts import get_district, record_outcome
 from rostering_pipeline.errors import ChecksFailed, SyncHeld
 from rostering_pipeline.oneroster.entities import ENTITIES
@@ -49,7 +48,7 @@ def applicable_snapshots(ledger: dict[str, LedgerEntry]) -> dict[str, LedgerEntr
 )
 def roster(
     context: dg.AssetExecutionContext,
-    config: SyncConfig,
+    sync: SyncOptions,
     app_db: AppDatabase,
     snapshots: SnapshotStorage,
 ) -> dg.MaterializeResult:
@@ -70,9 +69,9 @@ def roster(
         guard=Guard(
             max_ratio=district.max_deactivation_ratio,
             min_rows=district.min_deactivation_rows,
-            approved_max=config.approve_deactivations,
+            approved_max=sync.approve_deactivations,
         ),
-        dagster_run_id=context.run_id,
+        dagster_run_id=context.run.run_id,
     )
     if result.status == "held":
         raise SyncHeld(_held_line(district.key, result.held))

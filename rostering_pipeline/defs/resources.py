@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from rostering_pipeline import config
 from rostering_pipeline.appdb.engine import make_engine
+from rostering_pipeline.defs.run_config import SyncOptions
 from rostering_pipeline.districts import District, client_secret
 from rostering_pipeline.oneroster.auth import OAuth1Signature, OAuth2ClientCredentials
 from rostering_pipeline.oneroster.client import ClientConfig, OneRosterClient, RetryPolicy
@@ -78,4 +79,5 @@ RESOURCES = {
     "app_db": AppDatabase(),
     "snapshots": SnapshotStorage(),
     "oneroster": OneRosterSource(),
+    "sync": SyncOptions(),
 }

@@ -1,34 +1,26 @@
-"""The run config of `roster_sync`: `mode` and `approve_deactivations`, shared by every step."""
+"""What one `roster_sync` run is asked to do: the run config and the tags every run carries."""
 
 from __future__ import annotations
 
-from typing import Literal
-
 import dagster as dg
 
-Mode = Literal["full", "delta", "preview"]
 
+class SyncOptions(dg.ConfigurableResource):
+    """Run config in one place for every step: `resources: {sync: {config: {mode: delta}}}`."""
 
-class SyncConfig(dg.Config):
-    mode: Mode = "full"
+    mode: str = "full"  # full | delta | preview
     approve_deactivations: int = 0  # the largest deactivation count approved; 0 = none
 
 
-def job_config_mapping(step_names: list[str]) -> dg.ConfigMapping:
-    """Lets a run say `{mode: delta}` once instead of once per asset."""
+MODES = ("full", "delta", "preview")
 
-    def fan_out(values: dict) -> dict:
-        return {"ops": {name: {"config": dict(values)} for name in step_names}}
 
-    return dg.ConfigMapping(
-        config_fn=fan_out,
-        config_schema={
-            "mode": dg.Field(str, default_value="full", description="full | delta | preview"),
-            "approve_deactivations": dg.Field(
-                int, default_value=0, description="largest deactivation count approved; 0 = none"
-            ),
-        },
-    )
+def sync_run_config(mode: str, approve_deactivations: int = 0) -> dict:
+    return {
+        "resources": {
+            "sync": {"config": {"mode": mode, "approve_deactivations": approve_deactivations}}
+        }
+    }
 
 
 def sync_tags(district_key: str, mode: str, provider_host: str, client_id: str) -> dict[str, str]:
