@@ -28,7 +28,7 @@ def _server_url() -> sa.URL:
 
 @pytest.fixture(scope="session")
 def pg_url(worker_id: str) -> Iterator[str]:
-    """A fresh PostgreSQL database for this xdist worker; skips (fails under CI=true) without one."""
+    """A fresh PostgreSQL database for this worker; skips without a server (fails if CI=true)."""
     server = _server_url()
     admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
     try:
