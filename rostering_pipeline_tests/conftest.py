@@ -42,8 +42,8 @@ def pg_url(worker_id: str) -> Iterator[str]:
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)
-    # Outside xdist every pytest process is "master": the pid keeps parallel sessions apart.
-    name = f"rostering_test_{worker_id if worker_id != 'master' else os.getpid()}"
+    # The pid keeps apart the workers of concurrent pytest sessions on one server.
+    name = f"rostering_test_{worker_id}_{os.getpid()}"
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
