@@ -3,6 +3,8 @@ from __future__ import annotations
 import base64
 import csv
 import json
+import os
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -188,8 +190,9 @@ def seed(
             conn.execute(table.insert(), rows)
     snapshot_runs = [f"run-{key}-{n}" for n in range(2)]
     frame = pd.DataFrame({"sourced_id": [f"{key}-users-0"], "email": [f"ada@{key}.example.org"]})
-    for run_id in snapshot_runs:
-        store.write(key, run_id, "users", frame)
+    for n, run_id in enumerate(snapshot_runs):
+        stamp = time.time() - 100 + n  # distinct: runs are ordered by modification time
+        os.utime(store.write(key, run_id, "users", frame), (stamp, stamp))
     rows = {table.name: len(rows) for table, rows in by_table.items()}
     return Seeded(key, district.id, rows, snapshot_runs, _runs(instance, key) if instance else [])
 

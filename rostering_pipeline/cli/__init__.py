@@ -9,6 +9,7 @@ import click
 from rostering_pipeline.cli.db import db
 from rostering_pipeline.cli.dev_provider import dev_provider
 from rostering_pipeline.cli.districts import districts
+from rostering_pipeline.cli.privacy import export, preview, purge
 from rostering_pipeline.cli.sync import sync
 from rostering_pipeline.errors import RosteringError
 
@@ -22,6 +23,9 @@ def cli() -> None:
 cli.add_command(db)
 cli.add_command(dev_provider)
 cli.add_command(districts)
+cli.add_command(export)
+cli.add_command(preview)
+cli.add_command(purge)
 cli.add_command(sync)
 
 
