@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import orjson
 import pandas as pd
@@ -11,21 +12,23 @@ import pytest
 import sqlalchemy as sa
 
 from rostering_pipeline.appdb import tables
+from rostering_pipeline.appdb.engine import make_engine as app_engine
+from rostering_pipeline.appdb.engine import upgrade
 from rostering_pipeline.oneroster.entities import ENTITIES
 
 MODIFIED = datetime(2026, 8, 1, 12, 0, tzinfo=UTC)
 BACKENDS = ("sqlite", "postgresql")
 
 
-def make_engine(backend: str, sqlite_path, pg_url: str | None) -> sa.Engine:
-    """A fresh, empty app database (tables from metadata; SQLite with foreign keys on)."""
-    if backend == "sqlite":
-        engine = sa.create_engine(f"sqlite:///{sqlite_path}")
-        sa.event.listen(engine, "connect", lambda dbapi, _: dbapi.execute("PRAGMA foreign_keys=ON"))
-    else:
-        engine = sa.create_engine(pg_url)
-        tables.metadata.drop_all(engine)
-    tables.metadata.create_all(engine)
+def make_engine(backend: str, sqlite_path: Path, pg_url: str | None) -> sa.Engine:
+    """A fresh app database at the migrations' head, opened the way the app opens it."""
+    url = f"sqlite:///{sqlite_path}" if backend == "sqlite" else pg_url
+    engine = app_engine(url)
+    if backend == "postgresql":
+        with engine.begin() as conn:
+            tables.metadata.drop_all(conn)
+            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    upgrade(url)
     return engine
 
 
