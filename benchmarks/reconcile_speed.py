@@ -295,7 +295,9 @@ def main() -> None:
             f"| {name} | {seconds:.1f} | {status} | {totals['inserted']:,} | {totals['updated']:,}"
             f" | {totals['deactivated']:,} | {totals['reactivated']:,} |"
         )
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"\npeak RSS of this process: {peak_mb:,.0f} MB")
+    print(f"load average {load} on {os.cpu_count()} CPUs (shared machine: times vary with it)")
 
 
 if __name__ == "__main__":
