@@ -26,3 +26,16 @@ def exit_code_for(kind: str | None) -> int:
     """The exit code of a failure kind recorded on a district."""
     families = (errors.RosteringError, *errors.RosteringError.__subclasses__())
     return next((family.exit_code for family in families if family.kind == kind), 1)
+
+
+def describe_held(district_key: str, held: dict) -> str:
+    """What the guard held and the command that approves it, after review."""
+    losses = ", ".join(
+        f"{entity} would lose {info['would_deactivate']} of {info['active']} active rows"
+        for entity, info in held.items()
+    )
+    total = sum(int(info["would_deactivate"]) for info in held.values())
+    return (
+        f"{losses}; after review, approve with "
+        f"`rostering-pipeline sync {district_key} --approve-deactivations {total}`"
+    )

@@ -1,7 +1,6 @@
 """A district's school allow-list: rows outside it are left out as if never sent.
 
-Academic sessions and courses are the district's shared catalogue (courses are often owned by the
-district org) and carry no personal data: they are kept whole.
+Academic sessions are kept whole; courses follow their org, which may be the district itself.
 """
 
 from __future__ import annotations
@@ -12,13 +11,23 @@ import orjson
 import pandas as pd
 
 
-def restrict_to_schools(entity: str, frame: pd.DataFrame, schools: Collection[str]) -> pd.DataFrame:
-    """The part of `frame` inside the allow-list. Non-school orgs (the district) stay."""
+def restrict_to_schools(
+    entity: str,
+    frame: pd.DataFrame,
+    schools: Collection[str],
+    kept_orgs: Collection[str] = (),
+) -> pd.DataFrame:
+    """The part of `frame` inside the allow-list. Non-school orgs (the district) stay.
+
+    `kept_orgs`: for courses, the orgs this pull kept (the restricted `orgs` snapshot).
+    """
     allowed = pd.Index(list(schools), dtype=frame["sourced_id"].dtype)
     if entity == "orgs":
         outside = frame["org_type"].eq("school") & ~frame["sourced_id"].isin(allowed)
         outside |= frame["parent_sourced_id"].isin(frame.loc[outside, "sourced_id"])
         return frame[~outside.fillna(False)].reset_index(drop=True)
+    if entity == "courses":
+        return _keep(frame, frame["org_sourced_id"].isin(pd.Index(list(kept_orgs), dtype=str)))
     if entity in ("classes", "enrollments"):
         return _keep(frame, frame["school_sourced_id"].isin(allowed))
     if entity == "users":

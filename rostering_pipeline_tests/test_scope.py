@@ -59,6 +59,19 @@ def test_users_keep_only_their_allowed_school_links():
     assert kept["org_sourced_ids"].dtype == users["org_sourced_ids"].dtype
 
 
-def test_catalogue_entities_are_kept_whole():
-    courses = frame("courses", [{"sourced_id": "k1", "org_sourced_id": "s9"}])
-    assert restrict_to_schools("courses", courses, {"s1"}).equals(courses)
+def test_courses_follow_the_orgs_the_pull_kept():
+    courses = frame(
+        "courses",
+        [
+            {"sourced_id": "k1", "org_sourced_id": "s9"},
+            {"sourced_id": "k2", "org_sourced_id": "d"},
+            {"sourced_id": "k3", "org_sourced_id": "s1"},
+        ],
+    )
+    kept = restrict_to_schools("courses", courses, {"s1"}, kept_orgs={"d", "s1"})
+    assert kept["sourced_id"].tolist() == ["k2", "k3"]
+
+
+def test_academic_sessions_are_kept_whole():
+    sessions = frame("academic_sessions", [{"sourced_id": "y1"}])
+    assert restrict_to_schools("academic_sessions", sessions, {"s1"}).equals(sessions)

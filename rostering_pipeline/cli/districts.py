@@ -17,6 +17,7 @@ from rostering_pipeline import config
 from rostering_pipeline import districts as registry
 from rostering_pipeline.appdb.engine import ready_engine
 from rostering_pipeline.errors import BadInput
+from rostering_pipeline.outcomes import describe_held
 from rostering_pipeline.secrets import SecretBox
 
 CLEARABLE = ("token_url", "scope", "delta_schedule")  # an empty value clears these
@@ -328,12 +329,4 @@ def _last_error(district: registry.District) -> str:
 def _held(key: str, held: registry.HeldSync | None) -> str:
     if held is None:
         return "none"
-    losses = ", ".join(
-        f"{entity} would lose {info.get('would_deactivate')} of {info.get('active')} active rows"
-        for entity, info in held.held.items()
-    )
-    total = sum(info.get("would_deactivate", 0) for info in held.held.values())
-    return (
-        f"#{held.sync_run_id} at {_when(held.started_at)}: {losses}; after review "
-        f"`rostering-pipeline sync {key} --approve-deactivations {total}`"
-    )
+    return f"#{held.sync_run_id} at {_when(held.started_at)}: {describe_held(key, held.held)}"

@@ -87,14 +87,16 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
         started = time.monotonic()
         with oneroster.client_for(district) as client:
             fetched = client.fetch(entity, modified_since=since)
-        frame = fetched.frame
-        if district.school_allow_list is not None:
-            frame = restrict_to_schools(entity.name, frame, district.school_allow_list)
-
         store = snapshots.store()
-        location = store.write(district.key, context.run.run_id, entity.name, frame)
         with engine.connect() as conn:
             refs, upstream_quarantined = _references(conn, store, district, entity.name, mode)
+        frame = fetched.frame
+        if district.school_allow_list is not None:
+            frame = restrict_to_schools(
+                entity.name, frame, district.school_allow_list, kept_orgs=refs.orgs
+            )
+        location = store.write(district.key, context.run.run_id, entity.name, frame)
+        with engine.connect() as conn:
             verdict = validate(entity.name, frame, refs, upstream_quarantined=upstream_quarantined)
             volume = (
                 volume_change(entity.name, frame, _active_rows(conn, district.id, entity.name))

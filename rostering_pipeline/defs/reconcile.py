@@ -3,9 +3,11 @@
 from datetime import UTC, datetime
 
 import dagster as dg
+import orjson
 
 from rostering_pipeline.appdb.ledger import LedgerEntry, latest_verdicts
 from rostering_pipeline.appdb.reconcile import Guard, reconcile
+from rostering_pipeline.appdb.tables import sync_runs
 from rostering_pipeline.defs.extract import asset_key, effective_mode
 from rostering_pipeline.defs.partitions import district_partitions
 from rostering_pipeline.defs.resources import AppDatabase, SnapshotStorage
@@ -13,6 +15,8 @@ from rostering_pipeline.defs.run_config import SyncOptions
 from rostering_pipeline.districts import get_district, record_outcome
 from rostering_pipeline.errors import ChecksFailed, SyncHeld
 from rostering_pipeline.oneroster.entities import ENTITIES
+from rostering_pipeline.outcomes import describe_held
+from rostering_pipeline.preview import build_report
 
 ROSTER_KEY = dg.AssetKey(["app_db", "roster"])
 
@@ -59,7 +63,10 @@ def roster(
     mode = next(iter(entries.values())).mode
     effective_mode(district, mode)  # a preview district never applies a full snapshot
     store = snapshots.store()
-    frames = {name: store.read(entry.snapshot_location) for name, entry in entries.items()}
+    frames = {
+        name: store.read(entry.snapshot_location).astype(ENTITIES[name].dtypes())
+        for name, entry in entries.items()
+    }
     result = reconcile(
         engine,
         district_id=district.id,
@@ -74,10 +81,18 @@ def roster(
         dagster_run_id=context.run.run_id,
     )
     if result.status == "held":
-        raise SyncHeld(_held_line(district.key, result.held))
-    if result.status == "succeeded":
-        with engine.begin() as conn:
+        held = describe_held(district.key, result.held)
+        raise SyncHeld(f"sync of '{district.key}' held by the deactivation guard: {held}")
+    with engine.begin() as conn:
+        if result.status == "succeeded":
             record_outcome(conn, district.key, succeeded=True, at=datetime.now(UTC))
+        else:  # preview: the report goes beside the diff it describes
+            report = build_report(frames, result.counts)
+            conn.execute(
+                sync_runs.update()
+                .where(sync_runs.c.id == result.sync_run_id)
+                .values(preview=orjson.dumps(report).decode())
+            )
     metadata: dict[str, dg.MetadataValue] = {
         "mode": dg.MetadataValue.text(mode),
         "status": dg.MetadataValue.text(result.status),
@@ -88,14 +103,3 @@ def roster(
             metadata[f"{entity}/{action}"] = dg.MetadataValue.int(count)
     return dg.MaterializeResult(metadata=metadata)
 
-
-def _held_line(district_key: str, held: dict) -> str:
-    worst = ", ".join(
-        f"{entity} would lose {info['would_deactivate']} of {info['active']} active rows"
-        for entity, info in held.items()
-    )
-    total = sum(info["would_deactivate"] for info in held.values())
-    return (
-        f"sync of '{district_key}' held by the deactivation guard: {worst}; after review, "
-        f"approve with `rostering-pipeline sync {district_key} --approve-deactivations {total}`"
-    )

@@ -2,58 +2,19 @@
 
 from __future__ import annotations
 
-import base64
-import os
+from pathlib import Path
 
 import dagster as dg
 import httpx
-import pytest
 import sqlalchemy as sa
 
-from rostering_pipeline.appdb.engine import make_engine, upgrade
 from rostering_pipeline.appdb.ledger import latest_verdicts
 from rostering_pipeline.appdb.tables import ROSTER_TABLES, sync_runs, user_schools
-from rostering_pipeline.devserver import DistrictSpec, ProviderServer, ProviderSettings
-from rostering_pipeline.districts import add_district, get_district
+from rostering_pipeline.devserver import ProviderServer
+from rostering_pipeline.districts import get_district
 from rostering_pipeline.oneroster.entities import ENTITIES
 from rostering_pipeline.runner import run_sync
-from rostering_pipeline.secrets import SecretBox
-
-SECRET = "s3cr3t-for-the-e2e-test"
-
-
-@pytest.fixture
-def env(data_dir, app_db_url, monkeypatch):
-    monkeypatch.setenv("ROSTERING_DATABASE_URL", app_db_url)
-    monkeypatch.setenv("ROSTERING_SECRET_KEYS", "k1:" + base64.b64encode(os.urandom(32)).decode())
-    monkeypatch.setenv("DAGSTER_HOME", str(data_dir / "dagster_home"))
-    upgrade(app_db_url)
-    return make_engine(app_db_url)
-
-
-@pytest.fixture
-def provider():
-    settings = ProviderSettings(
-        district=DistrictSpec.sized(students=300), client_id="e2e", client_secret=SECRET
-    )
-    with ProviderServer(settings) as server:
-        yield server
-
-
-def register(engine: sa.Engine, server: ProviderServer, **settings) -> None:
-    with engine.begin() as conn:
-        add_district(
-            conn,
-            key="d1",
-            name="District One",
-            base_url=server.base_url,
-            auth_method="oauth2",
-            client_id="e2e",
-            token_url=server.token_url,
-            client_secret=SECRET,
-            box=SecretBox.from_env(),
-            **settings,
-        )
+from rostering_pipeline_tests.e2e import SECRET, active, register
 
 
 def provider_users(server: ProviderServer) -> list[dict]:
@@ -67,13 +28,6 @@ def provider_users(server: ProviderServer) -> list[dict]:
         headers={"Authorization": f"Bearer {token}"},
     )
     return response.json()["users"]
-
-
-def active(engine: sa.Engine, table: sa.Table) -> int:
-    with engine.connect() as conn:
-        return conn.execute(
-            sa.select(sa.func.count()).select_from(table).where(table.c.active)
-        ).scalar_one()
 
 
 def test_full_sync_then_next_day(env, provider):
@@ -101,7 +55,7 @@ def test_full_sync_then_next_day(env, provider):
     assert {e.dagster_run_id for e in ledger.values()} == {first.run_id}
     assert all(e.passed for e in ledger.values())
     for entry in ledger.values():
-        assert os.path.exists(entry.snapshot_location)
+        assert Path(entry.snapshot_location).exists()
 
     provider.advance_day()
     second = run_sync("d1")

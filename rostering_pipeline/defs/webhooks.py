@@ -1,0 +1,145 @@
+"""`webhook_sync_requests`: the webhook inbox (`sync_requests`) becomes delta runs.
+
+At most one run per district per interval (`ROSTERING_WEBHOOK_INTERVAL_S`, default 300 s). A
+burst coalesces: every pending request of the district is consumed by the one run. Requests that
+arrive while the district is cooling down are not dropped: they stay pending and become the
+district's next run once the interval has passed, so a change announced just after a run started
+is never lost. Districts that are not `active` (paused, purged, preview) have their requests
+consumed and ignored: a delta run needs an active district, and a preview is an operator's
+report, refreshed on demand (`sync KEY --mode preview`), not on every change at the provider.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import orjson
+import sqlalchemy as sa
+
+from rostering_pipeline.appdb.tables import sync_requests
+from rostering_pipeline.defs.jobs import roster_sync
+from rostering_pipeline.defs.partitions import district_partitions
+from rostering_pipeline.defs.resources import AppDatabase
+from rostering_pipeline.defs.run_config import sync_run_config
+from rostering_pipeline.districts import District, list_districts
+from rostering_pipeline.runner import provider_tags
+
+INTERVAL_ENV = "ROSTERING_WEBHOOK_INTERVAL_S"
+DEFAULT_INTERVAL_S = 300
+TICK_S = 30
+# Consumed requests are kept this long for inspection; a replay of one is refused by the
+# timestamp window long before it is deleted.
+RETENTION = timedelta(days=7)
+TRIGGER_TAG = "rostering/trigger"
+
+
+def interval_from_env() -> int:
+    value = os.environ.get(INTERVAL_ENV, "")
+    if not value:
+        return DEFAULT_INTERVAL_S
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{INTERVAL_ENV} must be a whole number of seconds, at least 1")
+    return int(value)
+
+
+def build_webhook_sensor(
+    interval_s: int, *, clock: Callable[[], float] = time.time
+) -> dg.SensorDefinition:
+    """The sensor; `clock` is injectable so tests can step through intervals."""
+
+    @dg.sensor(
+        name="webhook_sync_requests",
+        job=roster_sync,
+        minimum_interval_seconds=min(TICK_S, interval_s),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Turns webhook requests (`sync_requests`) into delta runs of `roster_sync`: at most "
+            f"one per district every {interval_s} s; a burst becomes one run; requests for "
+            "paused, purged or preview districts are consumed and ignored."
+        ),
+    )
+    def webhook_sync_requests(
+        context: dg.SensorEvaluationContext, app_db: AppDatabase
+    ) -> dg.SensorResult:
+        now = clock()
+        # cursor: district key -> when its last webhook run was requested (Unix seconds)
+        last_run: dict[str, float] = orjson.loads(context.cursor) if context.cursor else {}
+        run_requests: list[dg.RunRequest] = []
+        with app_db.engine().begin() as conn:
+            pending = conn.execute(
+                sa.select(sync_requests.c.id, sync_requests.c.district_id).where(
+                    sync_requests.c.consumed_at.is_(None)
+                )
+            ).all()
+            request_ids: dict[int, list[int]] = defaultdict(list)
+            for request_id, district_id in pending:
+                request_ids[district_id].append(request_id)
+            consumed: list[int] = []
+            for district in list_districts(conn):
+                ids = request_ids.get(district.id)
+                if not ids:
+                    continue
+                if district.status != "active":
+                    context.log.info(
+                        f"ignored {len(ids)} request(s): '{district.key}' is {district.status}"
+                    )
+                elif now - last_run.get(district.key, -math.inf) < interval_s:
+                    continue  # cooling down: these become the district's next run
+                else:
+                    last_run[district.key] = now
+                    run_requests.append(_delta_run(district, now, interval_s))
+                consumed += ids
+            _consume(conn, consumed)
+        cursor = {key: at for key, at in last_run.items() if now - at < interval_s}
+        return dg.SensorResult(
+            run_requests=run_requests,
+            cursor=orjson.dumps(cursor).decode(),
+            dynamic_partitions_requests=_missing_partitions(context.instance, run_requests),
+        )
+
+    return webhook_sync_requests
+
+
+def _delta_run(district: District, now: float, interval_s: int) -> dg.RunRequest:
+    return dg.RunRequest(
+        # one key per district and interval window: a retried tick cannot launch it twice
+        run_key=f"webhook:{district.key}:{int(now // interval_s)}",
+        partition_key=district.key,
+        run_config=sync_run_config("delta"),
+        tags={**provider_tags(district, "delta"), TRIGGER_TAG: "webhook"},
+    )
+
+
+def _consume(conn: sa.Connection, ids: list[int]) -> None:
+    now = datetime.now(UTC)
+    if ids:
+        conn.execute(
+            sync_requests.update().where(sync_requests.c.id.in_(ids)).values(consumed_at=now)
+        )
+    conn.execute(
+        sync_requests.delete().where(
+            sync_requests.c.consumed_at.is_not(None),
+            sync_requests.c.received_at < now - RETENTION,
+        )
+    )
+
+
+def _missing_partitions(
+    instance: dg.DagsterInstance, run_requests: list[dg.RunRequest]
+) -> list[dg.AddDynamicPartitionsRequest]:
+    """A district registered since the partitions were last synced still gets its run."""
+    missing = [
+        request.partition_key
+        for request in run_requests
+        if not instance.has_dynamic_partition(district_partitions.name, request.partition_key)
+    ]
+    return [district_partitions.build_add_request(missing)] if missing else []
+
+
+webhook_sensor = build_webhook_sensor(interval_from_env())
