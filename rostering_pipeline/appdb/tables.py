@@ -246,3 +246,19 @@ ROSTER_TABLES: dict[str, sa.Table] = {
     "users": users,
     "enrollments": enrollments,
 }
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    _id(),
+    # Cascades: removing a district takes its open alerts with it.
+    sa.Column(
+        "district_id", BigId, sa.ForeignKey("districts.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("kind", sa.Text, nullable=False),  # failed | held | credentials | stale
+    sa.Column("reason", sa.Text, nullable=False),  # one line, no personal data
+    sa.Column("dagster_run_id", sa.Text),
+    sa.Column("opened_at", Timestamp(), nullable=False),
+    sa.Column("delivered_at", Timestamp()),  # null: not POSTed yet (no webhook, or it failed)
+    sa.UniqueConstraint("district_id", "kind"),  # open alerts: one per district and kind
+)
