@@ -8,7 +8,6 @@ database as it was. Secrets are stored only as AES-256-GCM ciphertext (`secrets.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import re
 import zoneinfo
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from rostering_pipeline.appdb.tables import (
     user_schools,
 )
 from rostering_pipeline.errors import BadInput
+from rostering_pipeline.oneroster.client import is_loopback
 from rostering_pipeline.secrets import SecretBox
 
 SETTABLE_STATUSES = ("preview", "active", "paused")  # "purged" only through mark_purged
@@ -505,18 +505,9 @@ def _check_url(label: str, url: str | None) -> str:
         raise BadInput(f"{label} {url!r} is not an http(s) URL with a host")
     if parts.query or parts.fragment:
         raise BadInput(f"{label} {url!r} must not have a query or a fragment")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise BadInput(f"{label} {url!r} uses plain http:// for a non-loopback host; use https://")
     return url.strip()
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _check_cron(label: str, expression: str) -> None:

@@ -118,11 +118,12 @@ def check_transport(url: str, *, allow_insecure_http: bool) -> None:
         parsed = None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
         raise InsecureURL("not an absolute http(s) URL", url=url if parsed is not None else None)
-    if parsed.scheme == "http" and not (allow_insecure_http or _is_loopback(parsed.host)):
+    if parsed.scheme == "http" and not (allow_insecure_http or is_loopback(parsed.host)):
         raise InsecureURL("plain http:// is refused for a non-loopback host; use https://", url=url)
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """localhost, 127.0.0.0/8 or ::1: the only hosts plain http:// may reach."""
     if host == "localhost":
         return True
     try:
