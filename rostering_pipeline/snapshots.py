@@ -69,4 +69,3 @@ class SnapshotStore:
         district_dir = f"{base.rstrip('/')}/{district}"
         if fs.get_file_info(district_dir).type != pafs.FileType.NotFound:
             fs.delete_dir(district_dir)
-

@@ -102,4 +102,3 @@ def roster(
         for action, count in counts.items():
             metadata[f"{entity}/{action}"] = dg.MetadataValue.int(count)
     return dg.MaterializeResult(metadata=metadata)
-
