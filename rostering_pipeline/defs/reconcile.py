@@ -1,5 +1,6 @@
 """`app_db/roster`: apply the ledger's passed snapshots to the application database."""
 
+import time
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -56,6 +57,7 @@ def roster(
     app_db: AppDatabase,
     snapshots: SnapshotStorage,
 ) -> dg.MaterializeResult:
+    started = time.monotonic()
     engine = app_db.engine()
     with engine.connect() as conn:
         district = get_district(conn, context.partition_key)
@@ -97,6 +99,7 @@ def roster(
         "mode": dg.MetadataValue.text(mode),
         "status": dg.MetadataValue.text(result.status),
         "sync_run_id": dg.MetadataValue.int(result.sync_run_id),
+        "duration_s": dg.MetadataValue.float(round(time.monotonic() - started, 3)),
     }
     for entity, counts in result.counts.items():
         for action, count in counts.items():
