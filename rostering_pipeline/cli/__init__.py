@@ -11,6 +11,7 @@ from rostering_pipeline.cli.dev_provider import dev_provider
 from rostering_pipeline.cli.districts import districts
 from rostering_pipeline.cli.privacy import export, preview, purge
 from rostering_pipeline.cli.sync import sync
+from rostering_pipeline.cli.webhook import webhook
 from rostering_pipeline.errors import RosteringError
 
 
@@ -27,6 +28,7 @@ cli.add_command(export)
 cli.add_command(preview)
 cli.add_command(purge)
 cli.add_command(sync)
+cli.add_command(webhook)
 
 
 def main() -> None:
