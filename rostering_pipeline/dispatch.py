@@ -1,0 +1,141 @@
+"""When districts are due and when they are stale: cron fire times in each district's time zone.
+
+Plain Python (croniter, zoneinfo); the dispatcher schedule and the freshness sensor are thin glue.
+Daylight saving: a wall-clock time skipped by spring-forward fires at the first instant after the
+gap (croniter's rule); a wall-clock time repeated by fall-back fires once, at its first instant.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from croniter import croniter
+
+from rostering_pipeline.districts import District
+
+# A district is stale after this many cadences without a successful sync (daily: 36 hours).
+STALE_AFTER_CADENCES = 1.5
+
+
+@dataclass(frozen=True)
+class DueSync:
+    district_key: str
+    mode: str  # full | delta | preview
+    due_at: datetime  # UTC
+
+    @property
+    def run_key(self) -> str:
+        """One run per district, mode and due time, however often the window is evaluated."""
+        return f"{self.district_key}/{self.mode}/{self.due_at:%Y-%m-%dT%H:%MZ}"
+
+
+def fire_times(cron: str, timezone: str, start: datetime, end: datetime) -> Iterator[datetime]:
+    """The cron's fire times in the half-open window (start, end], in UTC."""
+    zone = zoneinfo.ZoneInfo(timezone)
+    times = croniter(cron, start.astimezone(zone))
+    while (moment := times.get_next(datetime)) <= end:
+        if not _second_occurrence(moment, zone):
+            yield moment.astimezone(UTC)
+
+
+def latest_fire_time(cron: str, timezone: str, start: datetime, end: datetime) -> datetime | None:
+    """The last fire time in (start, end]: missed fire times inside a window never pile up."""
+    latest = None
+    for latest in fire_times(cron, timezone, start, end):  # noqa: B007 - the last one is kept
+        pass
+    return latest
+
+
+def due_syncs(
+    districts: Iterable[District], start: datetime, end: datetime
+) -> tuple[list[DueSync], dict[str, str]]:
+    """Runs due in (start, end], and why districts due in it get none (key -> reason).
+
+    The full schedule wins over the delta schedule when both fire in the window; preview
+    districts get preview runs on their full schedule and no deltas.
+    """
+    due: list[DueSync] = []
+    skipped: dict[str, str] = {}
+    for district in districts:
+        sync = _due(district, start, end)
+        if sync is None:
+            continue
+        reason = why_not_run(district, local_date(sync.due_at, district.timezone))
+        if reason is None:
+            due.append(sync)
+        else:
+            skipped[district.key] = reason
+    return due, skipped
+
+
+def why_not_run(district: District, day: date) -> str | None:
+    """Why a scheduled run of the district on `day` (its own time zone) is skipped, if it is."""
+    if district.status not in ("active", "preview"):
+        return f"status {district.status}"
+    if district.credentials_ok is False:
+        return "credentials rejected; fix them with `districts set-credentials`"
+    if district.in_blackout(day):
+        return f"blackout {district.blackout_start}..{district.blackout_end}"
+    return None
+
+
+def cadence(cron: str, timezone: str, at: datetime) -> timedelta:
+    """The interval the schedule promises at `at`: from its latest fire time to the next one."""
+    zone = zoneinfo.ZoneInfo(timezone)
+    # One second on: a fire time exactly at `at` is the latest one, not the next.
+    latest = croniter(cron, (at + timedelta(seconds=1)).astimezone(zone)).get_prev(datetime)
+    following = croniter(cron, latest).get_next(datetime)
+    return following.astimezone(UTC) - latest.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Freshness:
+    stale: bool
+    since: datetime  # the last success (or what stands in for it: creation, end of blackout)
+    allowed: timedelta  # 1.5 cadences
+
+    def age(self, now: datetime) -> timedelta:
+        return now - self.since
+
+
+def freshness(district: District, now: datetime) -> Freshness | None:
+    """Whether an active district went 1.5 cadences of its full schedule without a successful
+    sync; None when no sync is expected (not active, or in a blackout today)."""
+    today = local_date(now, district.timezone)
+    if district.status != "active" or district.in_blackout(today):
+        return None
+    since = district.last_success_at or district.created_at
+    if district.blackout_end is not None and district.blackout_end < today:
+        # Runs start again the day after a blackout: the clock starts there, not at the last run.
+        resumed = datetime.combine(
+            district.blackout_end + timedelta(days=1),
+            time(),
+            tzinfo=zoneinfo.ZoneInfo(district.timezone),
+        )
+        since = max(since, resumed.astimezone(UTC))
+    allowed = STALE_AFTER_CADENCES * cadence(district.schedule, district.timezone, now)
+    return Freshness(stale=now - since > allowed, since=since, allowed=allowed)
+
+
+def local_date(moment: datetime, timezone: str) -> date:
+    return moment.astimezone(zoneinfo.ZoneInfo(timezone)).date()
+
+
+def _due(district: District, start: datetime, end: datetime) -> DueSync | None:
+    full = latest_fire_time(district.schedule, district.timezone, start, end)
+    if full is not None:
+        mode = "preview" if district.status == "preview" else "full"
+        return DueSync(district.key, mode, full)
+    if district.delta_schedule is None or district.status == "preview":
+        return None
+    delta = latest_fire_time(district.delta_schedule, district.timezone, start, end)
+    return DueSync(district.key, "delta", delta) if delta is not None else None
+
+
+def _second_occurrence(moment: datetime, zone: zoneinfo.ZoneInfo) -> bool:
+    """True for the second instant of a wall-clock time that fall-back repeats."""
+    first = moment.replace(tzinfo=None).replace(tzinfo=zone, fold=0)
+    return first.astimezone(UTC) < moment.astimezone(UTC)
