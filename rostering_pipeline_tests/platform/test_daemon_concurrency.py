@@ -1,0 +1,139 @@
+"""The Dagster daemon on the repo's dagster.yaml and PostgreSQL keeps one run per district.
+
+Five runs go through the run queue (three for one district, two for another) while the daemon
+dequeues them against a local provider slowed down enough for runs to overlap. Afterwards the
+runs' start and end times show that no district ever had two runs in progress, that the two
+districts did run side by side, and that all five succeeded.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from rostering_pipeline.appdb.engine import make_engine, upgrade
+from rostering_pipeline.defs.run_config import sync_run_config
+from rostering_pipeline.devserver import DistrictSpec, Faults, ProviderServer, ProviderSettings
+from rostering_pipeline.districts import get_district
+from rostering_pipeline.runner import provider_tags
+from rostering_pipeline_tests.e2e import CLIENT_ID, SECRET, register
+from rostering_pipeline_tests.platform.support import REPO, dagster_pg_env
+
+BIN = Path(sys.executable).parent
+RUNS = {"east": 3, "west": 2}
+TIMEOUT_S = 170
+
+pytestmark = pytest.mark.slow
+
+
+def _launch(env: dict[str, str], district_key: str, tags: dict[str, str]) -> subprocess.Popen:
+    run_config = {
+        **sync_run_config("full"),
+        # one process per run instead of one per step: the test is about runs, not steps
+        "execution": {"config": {"in_process": {}}},
+    }
+    return subprocess.Popen(
+        [
+            BIN / "dagster", "job", "launch", "-w", "workspace.yaml", "-j", "roster_sync",
+            "--tags", json.dumps({**tags, "dagster/partition": district_key}),
+            "--config-json", json.dumps(run_config),
+        ],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def _wait_for_runs(instance: dg.DagsterInstance, count: int) -> list[dg.RunRecord]:
+    """Polls until `count` runs have finished; also checks the limit while they run."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline:
+        records = instance.get_run_records()
+        started = [r.dagster_run.tags["district"] for r in records
+                   if r.dagster_run.status == dg.DagsterRunStatus.STARTED]  # fmt: skip
+        assert len(started) == len(set(started)), f"two runs of one district at once: {started}"
+        finished = [r for r in records if r.dagster_run.is_finished]
+        if len(records) == count and len(finished) == count:
+            return records
+        time.sleep(0.5)
+    statuses = [(r.dagster_run.tags.get("district"), r.dagster_run.status) for r in records]
+    raise AssertionError(f"runs did not finish in {TIMEOUT_S} s: {statuses}")
+
+
+def test_daemon_runs_one_run_per_district_at_a_time(
+    production_home, new_database, tmp_path, monkeypatch
+):
+    keys = "k1:" + base64.b64encode(os.urandom(32)).decode()
+    app_db = new_database()
+    instance_env = {**dagster_pg_env(new_database()), "DAGSTER_HOME": str(production_home)}
+    for name, value in {**instance_env, "ROSTERING_SECRET_KEYS": keys}.items():
+        monkeypatch.setenv(name, value)  # this process reads the instance and registers
+    env = {
+        **os.environ,
+        "ROSTERING_DATABASE_URL": app_db,
+        "ROSTERING_DATA_DIR": str(tmp_path / "data"),
+    }
+    env.pop("ROSTERING_SNAPSHOT_URL", None)
+
+    settings = ProviderSettings(
+        district=DistrictSpec.sized(students=120),
+        client_id=CLIENT_ID,
+        client_secret=SECRET,
+        faults=Faults(latency_s=0.3),  # each run waits on the provider: runs overlap
+    )
+    upgrade(app_db)
+    engine = make_engine(app_db)
+    with (
+        ProviderServer(settings) as provider,
+        dg.DagsterInstance.from_config(str(production_home)) as instance,
+    ):
+        for key in RUNS:
+            register(engine, provider, key=key)
+        instance.add_dynamic_partitions("district", list(RUNS))
+        daemon_log = (tmp_path / "daemon.log").open("w")
+        daemon = subprocess.Popen(
+            [BIN / "dagster-daemon", "run", "-w", "workspace.yaml"],
+            cwd=REPO, env=env, stdout=daemon_log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            launches = []
+            for key, count in RUNS.items():
+                with engine.connect() as conn:
+                    tags = provider_tags(get_district(conn, key), "full")
+                launches += [_launch(env, key, tags) for _ in range(count)]
+            for launch in launches:
+                output, _ = launch.communicate(timeout=120)
+                assert launch.returncode == 0, output
+            records = _wait_for_runs(instance, sum(RUNS.values()))
+        finally:
+            daemon.terminate()
+            try:
+                daemon.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+            daemon_log.close()
+    engine.dispose()
+
+    failed = [r.dagster_run.run_id for r in records if not r.dagster_run.is_success]
+    assert not failed, f"runs failed: {failed}; see {tmp_path / 'daemon.log'}"
+    spans: dict[str, list[tuple[float, float]]] = {key: [] for key in RUNS}
+    for record in records:
+        spans[record.dagster_run.tags["district"]].append((record.start_time, record.end_time))
+    assert {key: len(runs) for key, runs in spans.items()} == RUNS
+    for key, runs in spans.items():
+        runs.sort()
+        for (_, previous_end), (start, _) in itertools.pairwise(runs):
+            assert start >= previous_end, f"two runs of {key} overlapped"
+    overlapping = any(
+        e_start < w_end and w_start < e_end
+        for e_start, e_end in spans["east"]
+        for w_start, w_end in spans["west"]
+    )
+    assert overlapping, "the districts never ran side by side: the limit is not per district"

@@ -1,0 +1,38 @@
+"""The repo's dagster.yaml loads on PostgreSQL with the queue and its limits."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster._core.run_coordinator import QueuedRunCoordinator
+from dagster_postgres import (
+    PostgresEventLogStorage,
+    PostgresRunStorage,
+    PostgresScheduleStorage,
+)
+
+from rostering_pipeline_tests.platform.support import dagster_pg_env
+
+
+def test_production_instance_on_postgres(production_home, new_database, monkeypatch):
+    for name, value in dagster_pg_env(new_database()).items():
+        monkeypatch.setenv(name, value)
+
+    with dg.DagsterInstance.from_config(str(production_home)) as instance:
+        assert isinstance(instance.run_storage, PostgresRunStorage)
+        assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
+        assert isinstance(instance.schedule_storage, PostgresScheduleStorage)
+        assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
+        assert instance.run_monitoring_enabled
+        assert instance.run_monitoring_max_runtime_seconds == 7200
+
+        queue = instance.get_concurrency_config().run_queue_config
+        assert queue.max_concurrent_runs == 16
+        limits = {limit["key"]: limit for limit in queue.tag_concurrency_limits}
+        assert limits["district"]["limit"] == 1
+        assert limits["district"]["value"] == {"applyLimitPerUniqueValue": True}
+        assert limits["rostering/provider"]["limit"] == 4
+        assert limits["rostering/provider"]["value"] == {"applyLimitPerUniqueValue": True}
+
+        # the storage really is there: a run written is a run read back
+        run = instance.create_run_for_job(dg.GraphDefinition("probe").to_job(), tags={"k": "v"})
+        assert instance.get_run_by_id(run.run_id).tags["k"] == "v"
