@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= $(CURDIR)/.rostering
+UI_PORT ?= 3000
 export ROSTERING_DATA_DIR := $(abspath $(DATA_DIR))
 
 .PHONY: install demo ui test lint bench clean
@@ -20,10 +21,15 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/python -m rostering_pipeline.demo
 
+# The demo's instance and data; its key file when ROSTERING_SECRET_KEYS is unset (runs need it).
 ui: install
-	DAGSTER_HOME=$${DAGSTER_HOME:-$(ROSTERING_DATA_DIR)/dagster_home} ; \
-	mkdir -p $$DAGSTER_HOME ; \
-	DAGSTER_HOME=$$DAGSTER_HOME $(BIN)/dagster dev -m rostering_pipeline.definitions -h 127.0.0.1 -p 3000
+	@export DAGSTER_HOME="$${DAGSTER_HOME:-$(ROSTERING_DATA_DIR)/dagster_home}" ; \
+	if [ -z "$$ROSTERING_SECRET_KEYS" ] && [ -f "$(ROSTERING_DATA_DIR)/secret_keys" ]; then \
+		export ROSTERING_SECRET_KEYS="$$(cat "$(ROSTERING_DATA_DIR)/secret_keys")" ; \
+	fi ; \
+	mkdir -p "$$DAGSTER_HOME" ; \
+	echo "Dagster UI on http://127.0.0.1:$(UI_PORT) (instance $$DAGSTER_HOME)" ; \
+	exec $(BIN)/dagster dev -m rostering_pipeline.definitions -h 127.0.0.1 -p $(UI_PORT)
 
 test: install
 	$(BIN)/pytest -n 2 --dist loadgroup
