@@ -23,8 +23,8 @@ def serve(host: str, port: int) -> None:
     from rostering_pipeline.secrets import SecretBox
     from rostering_pipeline.webhook import create_app
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     box = SecretBox.from_env()  # fail now, not on the first request
     app = create_app(ready_engine(), box)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     click.echo(f"webhook receiver on http://{host}:{port}/webhooks/{{district_key}}")
     uvicorn.run(app, host=host, port=port, server_header=False, log_level="info")
