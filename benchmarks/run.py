@@ -1,0 +1,70 @@
+"""`make bench`: every benchmark in one run; writes benchmarks/RESULTS.md.
+
+    .venv/bin/python -m benchmarks.run [--sizes 1000,20000,200000] [--skip-peers]
+                                       [--skip-components] [--out benchmarks/RESULTS.md]
+
+The default is the whole thing: three district sizes up to the large one (200,000 students,
+about 1.7 million records), the four sync scenarios of the project through Dagster, the floor,
+dlt and naive baselines beside them, and the component benchmarks.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from benchmarks import components, machine, report
+from benchmarks.scenarios import run_size
+from benchmarks.workspace import Workspace
+
+DEFAULT_SIZES = "1000,20000,200000"
+NAIVE_MAX_ROWS = 200_000
+RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+def log(message: str) -> None:
+    click.echo(f"[{time.strftime('%H:%M:%S')}] {message}", err=True)
+
+
+@click.command()
+@click.option("--sizes", default=DEFAULT_SIZES, show_default=True, help="Students per district.")
+@click.option("--skip-peers", is_flag=True, help="Leave out the floor, dlt and naive baselines.")
+@click.option("--skip-components", is_flag=True, help="Leave out the component benchmarks.")
+@click.option("--naive-max-rows", type=int, default=NAIVE_MAX_ROWS, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=RESULTS)
+def main(
+    sizes: str, skip_peers: bool, skip_components: bool, naive_max_rows: int, out: Path
+) -> None:
+    students = sorted(int(n) for n in sizes.split(","))
+    started = time.perf_counter()
+    load_before = machine.load_average()
+    stamp = machine.commit_stamp()  # before the run: RESULTS.md itself is about to change
+    results = []
+    with Workspace() as ws:
+        description = machine.describe(ws.engine)
+        for n in students:
+            results.append(
+                run_size(ws, n, peers=not skip_peers, naive_max_rows=naive_max_rows, log=log)
+            )
+    component_lines = {} if skip_components else components.collect(students[-1], log)
+    text = report.render(
+        stamp=stamp,
+        machine=description,
+        load_before=load_before,
+        load_after=machine.load_average(),
+        wall_s=time.perf_counter() - started,
+        command=shlex.join(["python", "-m", "benchmarks.run", *sys.argv[1:]]),
+        sizes=results,
+        components=component_lines,
+        naive_max_rows=naive_max_rows,
+    )
+    out.write_text(text)
+    log(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""One district size: the project's four syncs and, beside them, the floor, dlt and naive runs.
+
+Order, against one provider process per size (restarted on the same port for each new day):
+day 0: project first sync, project no-change re-sync, floor twice, dlt twice, naive first load;
+day 1: project "next day" full sync, floor, naive per-row next day;
+day 2: project delta sync (the day's changes only).
+The project always goes first on a day, so whatever the provider caches favours the baselines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from benchmarks.child import run_child
+from benchmarks.provider_process import ProviderProcess
+from benchmarks.workspace import Workspace
+
+FIRST = "first sync"
+NO_CHANGE = "no-change re-sync"
+NEXT_DAY = "next-day sync"
+DELTA = "delta sync (day 2)"
+SCENARIOS = (FIRST, NO_CHANGE, NEXT_DAY, DELTA)
+BASELINES = ("floor", "dlt", "naive")
+
+
+@dataclass
+class SizeResult:
+    students: int
+    project: dict[str, dict] = field(default_factory=dict)  # scenario -> e2e figures
+    baselines: dict[str, dict[str, dict]] = field(default_factory=dict)  # scenario -> name -> fig
+    provider_peak_mb: float = 0.0
+
+    def baseline(self, scenario: str, name: str) -> dict | None:
+        return self.baselines.get(scenario, {}).get(name)
+
+
+def run_size(ws: Workspace, students: int, *, peers: bool, naive_max_rows: int, log) -> SizeResult:
+    result = SizeResult(students)
+    key = f"bench-{students}"
+    schemas = {name: f"{name}_{students}" for name in BASELINES}
+
+    def project(scenario: str, mode: str) -> None:
+        log(f"{students:,} students: project {scenario}")
+        result.project[scenario] = run_child("benchmarks.e2e", key, "--mode", mode)
+
+    def baseline(scenario: str, name: str, module: str, *args: str) -> None:
+        log(f"{students:,} students: {name} {scenario}")
+        figures = run_child(module, *args)
+        result.baselines.setdefault(scenario, {})[name] = figures
+
+    with ProviderProcess(students) as provider:
+        where = (provider.api_url, provider.token_url)
+        floor_args = (*where, ws.libpq_url, schemas["floor"])
+        naive_args = (*where, ws.url_text, schemas["naive"])
+        ws.register(key, provider.base_url, provider.token_url)
+        project(FIRST, "full")
+        project(NO_CHANGE, "full")
+        if peers:
+            for name in BASELINES:
+                ws.reset_schema(schemas[name])
+            dlt_args = (*where, ws.libpq_url, schemas["dlt"], str(ws.data_dir / f"dlt_{students}"))
+            for scenario in (FIRST, NO_CHANGE):
+                baseline(scenario, "floor", "benchmarks.floor", *floor_args)
+                baseline(scenario, "dlt", "benchmarks.peer_dlt", *dlt_args)
+            baseline(FIRST, "naive", "benchmarks.naive", "first", *naive_args)
+        provider.restart(day=1)
+        project(NEXT_DAY, "full")
+        if peers:
+            baseline(NEXT_DAY, "floor", "benchmarks.floor", *floor_args)
+            limit = ("--max-rows", str(naive_max_rows))
+            baseline(NEXT_DAY, "naive", "benchmarks.naive", "next-day", *naive_args, *limit)
+        provider.restart(day=2)
+        project(DELTA, "delta")
+        result.provider_peak_mb = provider.current_peak_mb
+    return result
