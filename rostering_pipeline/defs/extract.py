@@ -65,6 +65,7 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
         deps=[asset_key(name) for name in UPSTREAM[entity.name]],
         check_specs=check_specs(key, volume=entity.name in VOLUME_CHECKED),
         group_name="oneroster",
+        owners=["team:data-engineering"],
         kinds={"python", "parquet"},
         description=(
             f"The district's OneRoster `{entity.path}` collection as pulled by this run: a "

@@ -44,6 +44,7 @@ def applicable_snapshots(ledger: dict[str, LedgerEntry]) -> dict[str, LedgerEntr
     partitions_def=district_partitions,
     deps=[asset_key(name) for name in ENTITIES],
     group_name="app_db",
+    owners=["team:data-engineering"],
     kinds={"sql"},
     description=(
         "The district's roster in the application database. Applies only snapshots the ledger "

@@ -38,6 +38,7 @@ STARTUP_S = 120
 ASSETS_QUERY = """
 { assetNodes {
     assetKey { path } groupName kinds description isPartitioned
+    owners { ... on TeamAssetOwner { team } ... on UserAssetOwner { email } }
     assetChecksOrError { ... on AssetChecks { checks { name blocking description } } }
 } }
 """
@@ -144,7 +145,7 @@ def graphql(demo_home, tmp_path_factory) -> Iterator[Callable[..., dict]]:
             webserver.kill()
 
 
-def test_the_seven_assets_with_groups_kinds_descriptions_and_checks(graphql):
+def test_the_seven_assets_with_groups_kinds_owners_descriptions_and_checks(graphql):
     nodes = {"/".join(n["assetKey"]["path"]): n for n in graphql(ASSETS_QUERY)["assetNodes"]}
     assert set(nodes) >= ASSETS
     for key in ASSETS:
@@ -152,6 +153,7 @@ def test_the_seven_assets_with_groups_kinds_descriptions_and_checks(graphql):
         assert node["isPartitioned"], key
         assert node["description"], key
         assert node["kinds"], key
+        assert node["owners"], key
         assert node["groupName"] == key.split("/")[0], key
     for key in ASSETS - {"app_db/roster"}:
         checks = {c["name"]: c for c in nodes[key]["assetChecksOrError"]["checks"]}
