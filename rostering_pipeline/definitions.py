@@ -3,14 +3,19 @@
 import dagster as dg
 
 from rostering_pipeline.defs.extract import extract_assets
+from rostering_pipeline.defs.freshness import district_freshness, fresh
 from rostering_pipeline.defs.jobs import roster_sync
 from rostering_pipeline.defs.reconcile import roster
 from rostering_pipeline.defs.resources import RESOURCES
+from rostering_pipeline.defs.schedules import district_dispatcher
+from rostering_pipeline.defs.sensors import district_partitions_sensor, record_failed_runs
 from rostering_pipeline.defs.webhooks import webhook_sensor
 
 defs = dg.Definitions(
     assets=[*extract_assets, roster],
+    asset_checks=[fresh],
     jobs=[roster_sync],
-    sensors=[webhook_sensor],
+    schedules=[district_dispatcher],
+    sensors=[district_partitions_sensor, record_failed_runs, district_freshness, webhook_sensor],
     resources=RESOURCES,
 )

@@ -1,0 +1,60 @@
+"""The dispatcher: one schedule that starts the roster_sync run of every due district."""
+
+# No `from __future__ import annotations` here: Dagster reads the schedule's annotations.
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from rostering_pipeline import dispatch
+from rostering_pipeline.defs.jobs import roster_sync
+from rostering_pipeline.defs.partitions import district_partitions
+from rostering_pipeline.defs.resources import AppDatabase
+from rostering_pipeline.defs.run_config import sync_run_config
+from rostering_pipeline.districts import list_districts
+from rostering_pipeline.runner import provider_tags
+
+# Each tick covers the districts' fire times since the previous tick: (tick - interval, tick].
+DISPATCH_CRON = "*/5 * * * *"
+DISPATCH_INTERVAL = timedelta(minutes=5)
+
+
+@dg.schedule(
+    name="district_dispatcher",
+    cron_schedule=DISPATCH_CRON,
+    execution_timezone="UTC",
+    job=roster_sync,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description=(
+        "Every 5 minutes: one run per district whose schedule (full, or delta) fired since the "
+        "last tick, in the district's time zone. Paused, purged, blacked-out and "
+        "credentials-rejected districts get none; preview districts get preview runs."
+    ),
+)
+def district_dispatcher(
+    context: dg.ScheduleEvaluationContext, app_db: AppDatabase
+) -> list[dg.RunRequest] | dg.SkipReason:
+    end = context.scheduled_execution_time or datetime.now(UTC)
+    registry = {d.key: d for d in list_districts(app_db.engine())}
+    due, skipped = dispatch.due_syncs(registry.values(), end - DISPATCH_INTERVAL, end)
+    for key, reason in sorted(skipped.items()):
+        context.log.info(f"{key}: due but skipped ({reason})")
+    if not due:
+        return dg.SkipReason(f"no district due in the {DISPATCH_INTERVAL} before {end:%H:%M}")
+    # A district added since the partition sensor's last tick still runs when due.
+    partitions = context.instance
+    missing = [
+        s.district_key
+        for s in due
+        if not partitions.has_dynamic_partition(district_partitions.name, s.district_key)
+    ]
+    if missing:
+        partitions.add_dynamic_partitions(district_partitions.name, missing)
+    return [
+        dg.RunRequest(
+            run_key=sync.run_key,
+            partition_key=sync.district_key,
+            run_config=sync_run_config(sync.mode),
+            tags=provider_tags(registry[sync.district_key], sync.mode),
+        )
+        for sync in due
+    ]

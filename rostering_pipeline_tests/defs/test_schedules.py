@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import pytest
+
+from rostering_pipeline.defs.resources import AppDatabase
+from rostering_pipeline.defs.schedules import DISPATCH_INTERVAL, district_dispatcher
+from rostering_pipeline.districts import add_district, set_status
+from rostering_pipeline.runner import instance
+from rostering_pipeline.secrets import SecretBox
+
+
+@pytest.fixture
+def registry(env, app_db_url):
+    """Districts in three time zones; returns the resources the schedule needs."""
+    for key, timezone in (("ny", "America/New_York"), ("ber", "Europe/Berlin"), ("utc", "UTC")):
+        add_district(
+            env,
+            key=key,
+            name=key,
+            base_url=f"https://{key}.example.org",
+            client_id=f"{key}-client",
+            token_url=f"https://{key}.example.org/token",
+            client_secret="s",
+            box=SecretBox.from_env(),
+            timezone=timezone,
+        )
+    return {"app_db": AppDatabase(url=app_db_url)}
+
+
+def requests_over(resources: dict, start: datetime, hours: int) -> list[dg.RunRequest]:
+    """Every run request of every tick in [start, start + hours), as the daemon would ask."""
+    dagster = instance()
+    requests = []
+    tick = start
+    while tick < start + timedelta(hours=hours):
+        with dg.build_schedule_context(
+            instance=dagster, scheduled_execution_time=tick, resources=resources
+        ) as context:
+            # One instance for every tick: one built from its ref costs ~80 ms (Alembic checks).
+            context._instance = dagster
+            result = district_dispatcher(context)
+        if isinstance(result, list):
+            requests += result
+        tick += DISPATCH_INTERVAL
+    return requests
+
+
+@pytest.mark.parametrize("day", ["2026-03-08", "2026-11-01"])
+def test_one_run_per_district_on_each_daylight_saving_day(registry, day):
+    # The New York day, midnight to midnight, is 23 or 25 hours long: cover a little more.
+    start = datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(hours=3)
+    requests = requests_over(registry, start, hours=26)
+
+    new_york = [r for r in requests if r.partition_key == "ny"]
+    assert len(new_york) == 1
+    assert new_york[0].run_key == f"ny/full/{day}T07:00Z"  # 02:00 local: EST either way
+    assert sorted(r.partition_key for r in requests) == ["ber", "ny", "utc"]
+
+
+def test_run_requests_carry_partition_tags_and_run_config(registry):
+    requests = requests_over(registry, datetime(2026, 5, 4, 1, 55, tzinfo=UTC), hours=1)
+    (request,) = requests
+    assert request.partition_key == "utc"
+    assert request.run_key == "utc/full/2026-05-04T02:00Z"
+    assert request.tags == {
+        "district": "utc",
+        "rostering/mode": "full",
+        "rostering/provider": "utc.example.org/utc-client",
+    }
+    assert request.run_config == {
+        "resources": {"sync": {"config": {"mode": "full", "approve_deactivations": 0}}}
+    }
+
+
+def test_the_dispatcher_adds_a_partition_the_sensor_has_not_added_yet(registry):
+    dagster = instance()
+    tick = datetime(2026, 5, 4, 2, 0, tzinfo=UTC)
+    with dg.build_schedule_context(
+        instance=dagster, scheduled_execution_time=tick, resources=registry
+    ) as context:
+        assert [r.partition_key for r in district_dispatcher(context)] == ["utc"]
+    assert dagster.get_dynamic_partitions("district") == ["utc"]
+
+
+def test_a_paused_district_gets_no_run_and_the_tick_says_why(registry, env):
+    set_status(env, "utc", "paused")
+    with dg.build_schedule_context(
+        instance=instance(),
+        scheduled_execution_time=datetime(2026, 5, 4, 2, 0, tzinfo=UTC),
+        resources=registry,
+    ) as context:
+        result = district_dispatcher(context)
+    assert isinstance(result, dg.SkipReason)
+    assert "no district due" in result.skip_message
+
+
+def test_the_dispatcher_is_running_by_default():
+    assert district_dispatcher.default_status == dg.DefaultScheduleStatus.RUNNING

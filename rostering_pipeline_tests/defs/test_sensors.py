@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import pytest
+from dagster._core.events import DagsterEventType
+
+from rostering_pipeline.alerts import open_alerts
+from rostering_pipeline.defs.freshness import FRESH, district_freshness
+from rostering_pipeline.defs.reconcile import ROSTER_KEY
+from rostering_pipeline.defs.resources import AppDatabase
+from rostering_pipeline.defs.sensors import district_partitions_sensor, record_failed_runs
+from rostering_pipeline.districts import add_district, get_district, mark_purged, record_outcome
+from rostering_pipeline.runner import instance, run_sync
+from rostering_pipeline.secrets import SecretBox
+from rostering_pipeline_tests.alert_receiver import alert_webhook
+from rostering_pipeline_tests.e2e import register
+
+
+def add(engine, key: str, **settings) -> None:
+    add_district(
+        engine,
+        key=key,
+        name=key,
+        base_url=f"https://{key}.example.org",
+        client_id="c",
+        token_url=f"https://{key}.example.org/token",
+        client_secret="s",
+        box=SecretBox.from_env(),
+        **settings,
+    )
+
+
+@pytest.fixture
+def resources(env, app_db_url):
+    return {"app_db": AppDatabase(url=app_db_url)}
+
+
+def evaluate(sensor: dg.SensorDefinition, resources: dict) -> dg.SensorResult:
+    with dg.build_sensor_context(instance=instance(), resources=resources) as context:
+        return sensor(context)
+
+
+def apply(result: dg.SensorResult) -> None:
+    """What the daemon does with a tick's partition requests."""
+    dagster = instance()
+    for request in result.dynamic_partitions_requests:
+        if isinstance(request, dg.AddDynamicPartitionsRequest):
+            dagster.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
+        else:
+            for key in request.partition_keys:
+                dagster.delete_dynamic_partition(request.partitions_def_name, key)
+
+
+def test_partitions_follow_the_registry(env, resources):
+    add(env, "north")
+    add(env, "south")
+    first = evaluate(district_partitions_sensor, resources)
+    assert [(type(r).__name__, r.partition_keys) for r in first.dynamic_partitions_requests] == [
+        ("AddDynamicPartitionsRequest", ["north", "south"])
+    ]
+    apply(first)
+
+    mark_purged(env, "south")
+    add(env, "west")
+    second = evaluate(district_partitions_sensor, resources)
+    assert [(type(r).__name__, r.partition_keys) for r in second.dynamic_partitions_requests] == [
+        ("AddDynamicPartitionsRequest", ["west"]),
+        ("DeleteDynamicPartitionsRequest", ["south"]),
+    ]
+    apply(second)
+    assert sorted(instance().get_dynamic_partitions("district")) == ["north", "west"]
+    assert evaluate(district_partitions_sensor, resources).dynamic_partitions_requests == []
+
+
+def run_failure_context(run_id: str, resources: dict) -> dg.RunFailureSensorContext:
+    dagster = instance()
+    (record,) = dagster.get_records_for_run(run_id, of_type=DagsterEventType.RUN_FAILURE).records
+    return dg.build_run_status_sensor_context(
+        sensor_name="record_failed_runs",
+        dagster_event=record.event_log_entry.dagster_event,
+        dagster_instance=dagster,
+        dagster_run=dagster.get_run_by_id(run_id),
+        resources=resources,
+    ).for_run_failure()
+
+
+def test_a_run_that_failed_outside_its_steps_is_recorded_and_alerted(env, resources, monkeypatch):
+    from rostering_pipeline.definitions import defs
+
+    add(env, "north")
+    dagster = instance()
+    dagster.add_dynamic_partitions("district", ["north"])
+    run = dagster.create_run_for_job(
+        job_def=defs.resolve_job_def("roster_sync"), tags={"dagster/partition": "north"}
+    )
+    dagster.report_run_failed(run, "run worker lost")  # as run monitoring reports a lost worker
+
+    with alert_webhook(monkeypatch) as receiver:
+        record_failed_runs(run_failure_context(run.run_id, resources))
+
+    district = get_district(env, "north")
+    assert district.last_error_kind == "unexpected"
+    assert run.run_id in district.last_error and "outside its steps" in district.last_error
+    assert [(a["kind"], a["run_id"]) for a in receiver.received] == [("failed", run.run_id)]
+
+
+def test_a_step_failure_is_not_recorded_twice(env, resources, provider, monkeypatch):
+    register(env, provider)
+    provider.set_credentials(client_secret="rotated")
+    with alert_webhook(monkeypatch) as receiver:
+        outcome = run_sync("d1")
+        assert outcome.exit_code == 5
+        recorded = get_district(env, "d1")
+
+        record_failed_runs(run_failure_context(outcome.run_id, resources))
+
+    again = get_district(env, "d1")
+    assert again.last_error_at == recorded.last_error_at
+    assert again.last_error_kind == "credentials"
+    assert [a["kind"] for a in receiver.received] == ["credentials"]
+
+
+def test_freshness_flags_a_stale_district_once_and_clears_when_it_syncs(env, resources):
+    add(env, "north")
+    add(env, "south")
+    now = datetime.now(UTC)
+    record_outcome(env, "north", succeeded=True, at=now - timedelta(hours=40))
+    record_outcome(env, "south", succeeded=True, at=now - timedelta(hours=2))
+
+    (event,) = evaluate(district_freshness, resources).asset_events
+    assert (event.asset_key, event.check_name, event.partition) == (ROSTER_KEY, FRESH, "north")
+    assert event.passed is False
+    assert event.metadata["allowed_hours"].value == 36.0
+    assert set(open_alerts(env, "north")) == {"stale"}
+    # visible in the UI: the daemon records the tick's events as runless check evaluations
+    instance().report_runless_asset_event(event)
+    check = dg.AssetCheckKey(ROSTER_KEY, FRESH)
+    latest = instance().event_log_storage.get_latest_asset_check_execution_by_key([check])
+    assert latest[check].partition == "north"
+
+    assert evaluate(district_freshness, resources).asset_events == []  # still stale: no repeat
+
+    record_outcome(env, "north", succeeded=True, at=now)
+    (recovered,) = evaluate(district_freshness, resources).asset_events
+    assert (recovered.partition, recovered.passed) == ("north", True)
+    assert open_alerts(env, "north") == {}
+
+
+def test_sensors_run_by_default():
+    for sensor in (district_partitions_sensor, record_failed_runs, district_freshness):
+        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
