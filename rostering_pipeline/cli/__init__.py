@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from rostering_pipeline.cli.backfill import backfill
 from rostering_pipeline.cli.db import db
 from rostering_pipeline.cli.dev_provider import dev_provider
 from rostering_pipeline.cli.districts import districts
@@ -21,6 +22,7 @@ def cli() -> None:
 
 
 # Sub-commands register here, one line each (keep this block sorted).
+cli.add_command(backfill)
 cli.add_command(db)
 cli.add_command(dev_provider)
 cli.add_command(districts)
