@@ -1,13 +1,16 @@
 """`app_db/roster`: apply the ledger's passed snapshots to the application database."""
 
+import os
+import signal
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import dagster as dg
 import orjson
 
 from rostering_pipeline.appdb.ledger import LedgerEntry, latest_verdicts
-from rostering_pipeline.appdb.reconcile import Guard, reconcile
+from rostering_pipeline.appdb.reconcile import FAULT_POINTS, Guard, reconcile
 from rostering_pipeline.appdb.tables import sync_runs
 from rostering_pipeline.defs.extract import asset_key, effective_mode
 from rostering_pipeline.defs.partitions import district_partitions
@@ -20,6 +23,9 @@ from rostering_pipeline.outcomes import describe_held
 from rostering_pipeline.preview import build_report
 
 ROSTER_KEY = dg.AssetKey(["app_db", "roster"])
+# Test hook (rostering_pipeline_tests/faults): SIGKILL the sync process at this named point of
+# the reconciliation, to prove a crash anywhere leaves the app DB as it was. Unset: inert.
+KILL_AT_VARIABLE = "ROSTERING_FAULT_KILL_AT"
 
 
 def applicable_snapshots(ledger: dict[str, LedgerEntry]) -> dict[str, LedgerEntry]:
@@ -37,6 +43,21 @@ def applicable_snapshots(ledger: dict[str, LedgerEntry]) -> dict[str, LedgerEntr
     if len(modes) > 1:
         raise ChecksFailed(f"nothing applied; snapshots of mixed modes {sorted(modes)}")
     return {name: ledger[name] for name in ENTITIES}
+
+
+def kill_hook_from_env() -> Callable[[str], None] | None:
+    """The reconciliation's fault hook when `ROSTERING_FAULT_KILL_AT` names a point, else None."""
+    kill_at = os.environ.get(KILL_AT_VARIABLE)
+    if not kill_at:
+        return None
+    if kill_at not in FAULT_POINTS:
+        raise ValueError(f"{KILL_AT_VARIABLE}: unknown point; one of {', '.join(FAULT_POINTS)}")
+
+    def kill(point: str) -> None:
+        if point == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return kill
 
 
 @dg.asset(
@@ -82,6 +103,7 @@ def roster(
             approved_max=sync.approve_deactivations,
         ),
         dagster_run_id=context.run.run_id,
+        fault_hook=kill_hook_from_env(),
     )
     if result.status == "held":
         held = describe_held(district.key, result.held)

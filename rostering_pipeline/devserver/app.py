@@ -41,6 +41,7 @@ from rostering_pipeline.devserver.serialize import (
 )
 from rostering_pipeline.devserver.settings import Faults, ProviderSettings, Quirks
 from rostering_pipeline.devserver.synthetic import District, generate
+from rostering_pipeline.devserver.tamper import Tampering
 
 JSON = "application/json"
 REASONS = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
@@ -72,6 +73,7 @@ class Provider:
         _settle_heap()
         self.quirks: Quirks = settings.quirks
         self.fault_plan = FaultPlan(settings.faults)
+        self.tampering = Tampering()
         credentials = Credentials(settings.client_id, settings.client_secret)
         self.tokens = TokenIssuer(
             credentials,
@@ -133,6 +135,7 @@ class Provider:
         district, shuffled = self.district, self.quirks.unsorted_without_sort
         key = (
             district.revision,
+            self.tampering.revision,
             collection.path,
             query.filter,
             query.sort,
@@ -143,7 +146,8 @@ class Provider:
             if key in self._views:
                 self._views.move_to_end(key)
                 return self._views[key]
-        records = district.tables[collection.table].records
+        table = district.tables[collection.table]
+        records = self.tampering.records(collection.table, table.records)
         if collection.keep is not None:
             records = [r for r in records if collection.keep(r)]
 
@@ -255,7 +259,9 @@ def _answer(
     wire_quirks = quirks
     if query.fields is not None and not EXTRA_FIELDS.intersection(query.fields):
         wire_quirks = replace(quirks, extra_fields=False)  # not asked for: skip making them up
-    shape = shaper(collection.table, WireStyle.for_request(origin, wire_quirks))
+    shape = provider.tampering.shaper(
+        collection.table, shaper(collection.table, WireStyle.for_request(origin, wire_quirks))
+    )
     if item_id:
         record = provider.district.tables[collection.table].get(item_id)
         if record is None or (collection.keep is not None and not collection.keep(record)):

@@ -15,6 +15,7 @@ from rostering_pipeline.devserver.daily import DayChanges
 from rostering_pipeline.devserver.faults import DEFAULT_SLOW_S
 from rostering_pipeline.devserver.settings import Faults, ProviderSettings, Quirks
 from rostering_pipeline.devserver.synthetic import District
+from rostering_pipeline.devserver.tamper import Tampering
 
 START_TIMEOUT_S = 30.0
 
@@ -128,6 +129,11 @@ class ProviderServer:
     ) -> None:
         """One-shot faults for the next `times` data requests under `path` (e.g. "/users")."""
         self.provider.fault_plan.inject(kind, times, path, seconds)
+
+    @property
+    def tampering(self) -> Tampering:
+        """Raw edits to the records served (bad input for tests); `tampering.clear()` undoes."""
+        return self.provider.tampering
 
     def revoke_tokens(self) -> None:
         self.provider.tokens.revoke_all()

@@ -1,0 +1,45 @@
+"""`rostering-pipeline sync` killed with SIGKILL inside the reconciliation, at named points: the app
+DB is exactly as before (one transaction per district), and the next run converges."""
+
+from __future__ import annotations
+
+import signal
+
+import dagster as dg
+
+from rostering_pipeline.appdb.reconcile import FAULT_POINTS
+from rostering_pipeline.defs.reconcile import KILL_AT_VARIABLE
+from rostering_pipeline_tests.e2e import register
+from rostering_pipeline_tests.faults.support import assert_converged, cli, export, synced
+
+KILL_POINTS = (
+    "after_staging",
+    "after_orgs",
+    "after_users",
+    "after_enrollments",
+    "after_teacher_of_record",
+    "before_commit",
+)
+
+
+def test_kill_points_are_named_points_of_the_reconciliation():
+    assert set(KILL_POINTS) <= set(FAULT_POINTS)
+
+
+def test_a_sync_killed_anywhere_in_the_reconciliation_applies_nothing(env, provider):
+    register(env, provider, "d1")
+    register(env, provider, "ref")
+    synced("d1")
+    provider.advance_day()  # every entity has inserts, updates or deactivations to apply
+    before = export(env, "d1").applied
+
+    for point in KILL_POINTS:
+        killed = cli("sync", "d1", **{KILL_AT_VARIABLE: point})
+        assert killed.returncode == -signal.SIGKILL, (point, killed.stderr[-2000:])
+        assert export(env, "d1").applied == before, f"killed {point}: the app DB changed"
+
+    # Nothing ever records the killed runs' end; the next run must not trip over them.
+    runs = dg.DagsterInstance.get().get_runs()
+    assert sum(run.status != dg.DagsterRunStatus.SUCCESS for run in runs) == len(KILL_POINTS)
+    synced("d1")
+    assert_converged(env, "d1", "ref")
