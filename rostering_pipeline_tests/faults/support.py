@@ -42,6 +42,8 @@ ROSTER_EXPORTS = (
 _VOLATILE = frozenset({"id", "district_id", "first_seen_at", "updated_at", "deactivated_at"})
 # A school link keeps the user's stamp from when the link itself last changed: history, not state.
 _HISTORY = {"user_schools": frozenset({"source_modified_at"})}
+# The corpus stores a 1 MB name; the csv module refuses fields over 128 kB by default.
+_LARGEST_FIELD = 16 * 2**20
 CLI = Path(sys.executable).with_name("rostering-pipeline")
 CLI_TIMEOUT_S = 300
 
@@ -93,6 +95,7 @@ class Export:
 
 
 def export(engine: sa.Engine, key: str) -> Export:
+    csv.field_size_limit(max(csv.field_size_limit(), _LARGEST_FIELD))
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "export"
         counts = export_district(engine, key, out)
