@@ -53,8 +53,10 @@ def check_specs(key: dg.AssetKey, *, volume: bool) -> list[dg.AssetCheckSpec]:
 
 
 def check_results(
-    key: dg.AssetKey, verdict: Verdict, volume: VolumeVerdict | None
+    key: dg.AssetKey, verdict: Verdict, volume: VolumeVerdict | None, *, volume_checked: bool
 ) -> list[dg.AssetCheckResult]:
+    """Every declared check gets a result; `volume` is None where the rule does not apply (a
+    delta pull is not a whole roster)."""
     results = [
         dg.AssetCheckResult(
             check_name=STRUCTURE,
@@ -83,7 +85,16 @@ def check_results(
                 },
             )
         )
-    if volume is not None:
+    if volume_checked and volume is None:
+        results.append(
+            dg.AssetCheckResult(
+                check_name=VOLUME,
+                passed=True,
+                severity=dg.AssetCheckSeverity.WARN,
+                description="skipped: a delta pull holds only changes",
+            )
+        )
+    elif volume_checked:
         results.append(
             dg.AssetCheckResult(
                 check_name=VOLUME,

@@ -128,7 +128,9 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
                 "mode": dg.MetadataValue.text(mode),
                 "snapshot": dg.MetadataValue.path(location),
             },
-            check_results=check_results(key, verdict, volume),
+            check_results=check_results(
+                key, verdict, volume, volume_checked=entity.name in VOLUME_CHECKED
+            ),
         )
 
     return extract

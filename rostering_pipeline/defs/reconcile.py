@@ -109,9 +109,8 @@ def roster(
         held = describe_held(district.key, result.held)
         raise SyncHeld(f"sync of '{district.key}' held by the deactivation guard: {held}")
     with engine.begin() as conn:
-        if result.status == "succeeded":
-            record_outcome(conn, district.key, succeeded=True, at=datetime.now(UTC))
-        else:  # preview: the report goes beside the diff it describes
+        record_outcome(conn, district.key, succeeded=True, at=datetime.now(UTC))
+        if result.status == "preview":  # the report goes beside the diff it describes
             report = build_report(frames, result.counts)
             conn.execute(
                 sync_runs.update()

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import pytest
-
 from rostering_pipeline.appdb.tables import ROSTER_TABLES
 from rostering_pipeline.defs.extract import DELTA_OVERLAP
 from rostering_pipeline.districts import get_district
@@ -14,11 +12,6 @@ from rostering_pipeline.runner import run_sync
 from rostering_pipeline_tests.e2e import active, register
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a delta run fails today: extract declares the volume_change check of users and "
-    "enrollments but returns no result for it in delta mode (defs/extract.py, defs/checks.py)",
-)
 def test_delta_pulls_changes_since_the_mark_and_never_deactivates_by_absence(env, provider):
     register(env, provider)
     assert run_sync("d1").success
