@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import dagster as dg
 
@@ -12,7 +11,7 @@ from rostering_pipeline import config
 from rostering_pipeline.appdb.engine import make_engine
 from rostering_pipeline.defs.extract import effective_mode
 from rostering_pipeline.defs.run_config import sync_run_config, sync_tags
-from rostering_pipeline.districts import District, get_district
+from rostering_pipeline.districts import get_district
 from rostering_pipeline.outcomes import exit_code_for
 
 
@@ -36,11 +35,6 @@ def instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-def provider_tags(district: District, mode: str) -> dict[str, str]:
-    host = urlsplit(district.base_url).netloc
-    return sync_tags(district.key, mode, host, district.client_id)
-
-
 def run_sync(
     district_key: str, *, mode: str = "full", approve_deactivations: int = 0
 ) -> SyncOutcome:
@@ -61,7 +55,7 @@ def run_sync(
             # The event log keeps every event for the UI; the terminal gets one line (the CLI's).
             "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
         },
-        tags=provider_tags(district, mode),
+        tags=sync_tags(district, mode),
         raise_on_error=False,
     )
     materializations = {

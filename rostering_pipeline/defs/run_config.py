@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import dagster as dg
+
+from rostering_pipeline.districts import District
 
 
 class SyncOptions(dg.ConfigurableResource):
@@ -23,10 +27,14 @@ def sync_run_config(mode: str, approve_deactivations: int = 0) -> dict:
     }
 
 
-def sync_tags(district_key: str, mode: str, provider_host: str, client_id: str) -> dict[str, str]:
-    """The tags every `roster_sync` run carries, whoever launches it (DESIGN.md, Dagster names)."""
+def sync_tags(district: District, mode: str) -> dict[str, str]:
+    """The tags every `roster_sync` run carries, whoever launches it (DESIGN.md, Dagster names).
+
+    The provider tag is host and client id: the per-provider run limit keys on it, so that many
+    districts behind one host but with their own clients are not serialized.
+    """
     return {
-        "district": district_key,
+        "district": district.key,
         "rostering/mode": mode,
-        "rostering/provider": f"{provider_host}/{client_id}",
+        "rostering/provider": f"{urlsplit(district.base_url).netloc}/{district.client_id}",
     }

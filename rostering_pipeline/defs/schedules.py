@@ -9,9 +9,8 @@ from rostering_pipeline import dispatch
 from rostering_pipeline.defs.jobs import roster_sync
 from rostering_pipeline.defs.partitions import district_partitions
 from rostering_pipeline.defs.resources import AppDatabase
-from rostering_pipeline.defs.run_config import sync_run_config
+from rostering_pipeline.defs.run_config import sync_run_config, sync_tags
 from rostering_pipeline.districts import list_districts
-from rostering_pipeline.runner import provider_tags
 
 # Each tick covers the districts' fire times since the previous tick: (tick - interval, tick].
 DISPATCH_CRON = "*/5 * * * *"
@@ -54,7 +53,7 @@ def district_dispatcher(
             run_key=sync.run_key,
             partition_key=sync.district_key,
             run_config=sync_run_config(sync.mode),
-            tags=provider_tags(registry[sync.district_key], sync.mode),
+            tags=sync_tags(registry[sync.district_key], sync.mode),
         )
         for sync in due
     ]

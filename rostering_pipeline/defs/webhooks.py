@@ -26,9 +26,8 @@ from rostering_pipeline.appdb.tables import sync_requests
 from rostering_pipeline.defs.jobs import roster_sync
 from rostering_pipeline.defs.partitions import district_partitions
 from rostering_pipeline.defs.resources import AppDatabase
-from rostering_pipeline.defs.run_config import sync_run_config
+from rostering_pipeline.defs.run_config import sync_run_config, sync_tags
 from rostering_pipeline.districts import District, list_districts
-from rostering_pipeline.runner import provider_tags
 
 INTERVAL_ENV = "ROSTERING_WEBHOOK_INTERVAL_S"
 DEFAULT_INTERVAL_S = 300
@@ -112,7 +111,7 @@ def _delta_run(district: District, now: float, interval_s: int) -> dg.RunRequest
         run_key=f"webhook:{district.key}:{int(now // interval_s)}",
         partition_key=district.key,
         run_config=sync_run_config("delta"),
-        tags={**provider_tags(district, "delta"), TRIGGER_TAG: "webhook"},
+        tags={**sync_tags(district, "delta"), TRIGGER_TAG: "webhook"},
     )
 
 

@@ -21,10 +21,9 @@ import dagster as dg
 import pytest
 
 from rostering_pipeline.appdb.engine import make_engine, upgrade
-from rostering_pipeline.defs.run_config import sync_run_config
+from rostering_pipeline.defs.run_config import sync_run_config, sync_tags
 from rostering_pipeline.devserver import DistrictSpec, Faults, ProviderServer, ProviderSettings
 from rostering_pipeline.districts import get_district
-from rostering_pipeline.runner import provider_tags
 from rostering_pipeline_tests.e2e import CLIENT_ID, SECRET, register
 from rostering_pipeline_tests.platform.support import REPO, dagster_pg_env
 
@@ -110,7 +109,7 @@ def test_daemon_runs_one_run_per_district_at_a_time(
             launches = []
             for key, count in RUNS.items():
                 with engine.connect() as conn:
-                    tags = provider_tags(get_district(conn, key), "full")
+                    tags = sync_tags(get_district(conn, key), "full")
                 launches += [_launch(env, key, tags) for _ in range(count)]
             for launch in launches:
                 output, _ = launch.communicate(timeout=120)
