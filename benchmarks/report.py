@@ -96,6 +96,15 @@ def ratio(size: SizeResult, scenario: str, name: str) -> float | None:
     return p["total_s"] / b["total_s"] if name == "floor" else b["total_s"] / p["total_s"]
 
 
+def write_phase_ratio(size: SizeResult) -> float | None:
+    """Next day, writes only: the naive per-row writes ÷ the project's snapshot read and
+    reconcile (both after the same full pull)."""
+    p, b = size.project.get(NEXT_DAY), size.baseline(NEXT_DAY, "naive")
+    if not (ok(p) and ok(b)) or not p["roster_step_s"]:
+        return None
+    return b["write_s"] / p["roster_step_s"]
+
+
 def comparison_table(size: SizeResult) -> list[str]:
     lines = [
         "| scenario | project s | floor s | project ÷ floor | dlt s | dlt ÷ project "
@@ -156,6 +165,10 @@ def targets(large: SizeResult, sizes: list[SizeResult]) -> list[tuple[str, bool 
     floor_again = ratio(large, NO_CHANGE, "floor")
     dlt_first, dlt_again = ratio(large, FIRST, "dlt"), ratio(large, NO_CHANGE, "dlt")
     naive_next = ratio(large, NEXT_DAY, "naive")
+    naive_write = write_phase_ratio(large)
+    naive_figure = _x(naive_next)
+    if naive_write:
+        naive_figure += f" (write phase alone: {_x(naive_write)})"
     peak = max(project_peak_mb(size) for size in sizes)
     return [
         ("large first sync ≤ 120 s", at_most(first_s, 120), f"{_s(first_s)} s"),
@@ -163,7 +176,7 @@ def targets(large: SizeResult, sizes: list[SizeResult]) -> list[tuple[str, bool 
         ("no-change re-sync within 3x of the floor", at_most(floor_again, 3), _x(floor_again)),
         ("≥ 2x faster than dlt, first sync", at_least(dlt_first, 2), _x(dlt_first)),
         ("≥ 2x faster than dlt, no-change re-sync", at_least(dlt_again, 2), _x(dlt_again)),
-        ("next-day ≥ 10x faster than naive per-row", at_least(naive_next, 10), _x(naive_next)),
+        ("next-day ≥ 10x faster than naive per-row", at_least(naive_next, 10), naive_figure),
         (
             "no process above 3 GB (sync, provider, PostgreSQL backends)",
             peak <= GB3_MB,
