@@ -14,7 +14,6 @@ from rostering_pipeline_tests.faults.support import assert_converged, cli, expor
 
 KILL_POINTS = (
     "after_staging",
-    "after_orgs",
     "after_users",
     "after_enrollments",
     "after_teacher_of_record",
