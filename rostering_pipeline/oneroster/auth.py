@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Literal, Protocol
+from urllib.parse import quote_plus
 
 import httpx
 import orjson
@@ -97,7 +98,8 @@ class OAuth2ClientCredentials:
             form |= {"client_id": self.client_id, "client_secret": self._client_secret}
             auth_header = {}
         else:
-            pair = f"{self.client_id}:{self._client_secret}".encode()
+            # RFC 6749 2.3.1: each part form-encoded before Basic, or '+', '%', ':' break it.
+            pair = f"{quote_plus(self.client_id)}:{quote_plus(self._client_secret)}".encode()
             auth_header = {"Authorization": f"Basic {base64.b64encode(pair).decode()}"}
         return httpx.Request(
             "POST",

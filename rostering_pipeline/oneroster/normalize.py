@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from rostering_pipeline.oneroster.entities import GUARDIAN_ROLES, Entity
 
@@ -164,16 +165,26 @@ def _converter(read: Callable[[Any], Any], arrow_type: pa.DataType) -> Converter
 
 def _text_column(values: list[Any]) -> tuple[pa.Array, list[int]]:
     try:  # the common case: every value is a string or null
-        return pa.array(values, pa.string()), []
+        array, invalid = pa.array(values, pa.string()), []
     except (pa.ArrowTypeError, pa.ArrowInvalid):
-        return _typed(values, _text, pa.string())
+        array, invalid = _typed(values, _text, pa.string())
+    return _without_nul(array, invalid)
+
+
+def _without_nul(array: pa.Array, invalid: list[int]) -> tuple[pa.Array, list[int]]:
+    """A NUL character is no text a database can store: that value is invalid (and nulled)."""
+    has_nul = pc.fill_null(pc.match_substring(array, "\x00"), False)
+    if not pc.any(has_nul).as_py():
+        return array, invalid
+    rows = [i for i, bad in enumerate(has_nul.to_pylist()) if bad]
+    return pc.if_else(has_nul, pa.scalar(None, pa.string()), array), sorted({*invalid, *rows})
 
 
 def _ref_column(values: list[Any]) -> tuple[pa.Array, list[int]]:
     ids = [v.get("sourcedId") if type(v) is dict else v for v in values]
     if all(type(v) is dict and type(i) is str for v, i in zip(values, ids, strict=True)):
-        return pa.array(ids, pa.string()), []
-    return _typed(values, _ref, pa.string())
+        return _without_nul(pa.array(ids, pa.string()), [])
+    return _without_nul(*_typed(values, _ref, pa.string()))
 
 
 def _json_list_column(read: Callable[[Any], Any]) -> Converter:

@@ -192,12 +192,6 @@ def test_bad_pulls_are_refused_with_their_exit_code_and_apply_nothing(pg_env, pr
     assert_converged(pg_env, "d1", "ref")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="product bug: a NUL in a provider string fails the whole sync on PostgreSQL "
-    "(exit 1, CharacterNotInRepertoire) and is stored verbatim on SQLite; no rule catches it",
-)
 def test_a_nul_character_quarantines_its_row(env, provider):
     register(env, provider, "d1")
     provider.tampering.override("users", students(provider)[0].sourcedId, givenName="Nul\x00Byte")
