@@ -53,7 +53,20 @@ def _students_by_school_and_grade(students: pd.DataFrame) -> dict[str, dict[str,
 
 
 def render(report: dict) -> str:
-    """The preview as plain text for the terminal."""
+    """The preview as plain text for the terminal; provider text cannot drive the terminal."""
+    return _terminal_safe(_render(report))
+
+
+def _terminal_safe(text: str) -> str:
+    # Escape sequences, bidi overrides, stray CR... in a name would act on the operator's
+    # terminal: every non-printable character but the line breaks is shown as an escape.
+    return "\n".join(
+        "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in line)
+        for line in text.split("\n")
+    )
+
+
+def _render(report: dict) -> str:
     names = {school["sourced_id"]: school["name"] for school in report["schools"]}
     lines = [f"Schools ({len(report['schools'])}):"]
     lines += [f"  {s['name']}  [{s['sourced_id']}]" for s in report["schools"]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from dataclasses import dataclass
 
@@ -28,11 +29,17 @@ def instance() -> dg.DagsterInstance:
     """`DAGSTER_HOME`, or `<data>/dagster_home` so that CLI, demo and `make ui` share one home."""
     home = config.dagster_home()
     home.mkdir(parents=True, exist_ok=True)
-    settings = home / "dagster.yaml"
-    if not settings.exists():  # the embedded default: SQLite storage in the home itself
-        settings.write_text("telemetry:\n  enabled: false\n")
     os.environ.setdefault("DAGSTER_HOME", str(home))
-    return dg.DagsterInstance.get()
+    # Two processes creating a fresh SQLite home at once can leave its migrations forked for
+    # good: the first one creates the storage while the others wait.
+    with (home / ".create.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        settings = home / "dagster.yaml"
+        if not settings.exists():  # the embedded default: SQLite storage in the home itself
+            settings.write_text("telemetry:\n  enabled: false\n")
+        instance = dg.DagsterInstance.get()
+        instance.get_runs(limit=1)  # creates the run storage now, under the lock
+    return instance
 
 
 def run_sync(

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import sys
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 
+from rostering_pipeline import config
 from rostering_pipeline.cli.backfill import backfill
 from rostering_pipeline.cli.db import db
 from rostering_pipeline.cli.dev_provider import dev_provider
@@ -45,7 +49,18 @@ def main() -> None:
     except RosteringError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except Exception as exc:  # never a traceback; the type is enough to start looking
-        click.echo(f"error: unexpected {type(exc).__name__}; see the logs", err=True)
+    except Exception as exc:  # never a traceback on the terminal: it goes to the log file
+        log = _log_unexpected(exc)
+        click.echo(f"error: unexpected {type(exc).__name__}; details in {log}", err=True)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _log_unexpected(exc: Exception) -> Path:
+    """Appends the traceback to `<data>/logs/rostering-pipeline.log` and returns that path."""
+    path = config.data_dir() / "logs" / "rostering-pipeline.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as log:
+        log.write(f"--- {datetime.now(UTC).isoformat()} {' '.join(sys.argv[1:2])}\n")
+        log.write("".join(traceback.format_exception(exc)))
+    return path
