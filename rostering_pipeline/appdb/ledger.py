@@ -22,7 +22,8 @@ class LedgerEntry:
     snapshot_location: str
     mode: str
     passed: bool
-    quarantined_ids: frozenset[str]
+    quarantined_ids: frozenset[str]  # failed a row-level rule, under the ratio
+    dependent_quarantined_ids: frozenset[str]  # depend on a quarantined upstream row
     recorded_at: datetime
 
 
@@ -36,6 +37,7 @@ def record_verdict(
     mode: str,
     passed: bool,
     quarantined_ids: frozenset[str],
+    dependent_quarantined_ids: frozenset[str] = frozenset(),
 ) -> None:
     conn.execute(
         snapshot_verdicts.delete().where(
@@ -53,6 +55,7 @@ def record_verdict(
             passed=passed,
             quarantined_count=len(quarantined_ids),
             quarantined_ids=orjson.dumps(sorted(quarantined_ids)).decode(),
+            dependent_quarantined_ids=orjson.dumps(sorted(dependent_quarantined_ids)).decode(),
             recorded_at=datetime.now(UTC),
         )
     )
@@ -76,6 +79,7 @@ def latest_verdicts(conn: sa.Connection, district_id: int) -> dict[str, LedgerEn
             mode=row["mode"],
             passed=row["passed"],
             quarantined_ids=frozenset(orjson.loads(row["quarantined_ids"])),
+            dependent_quarantined_ids=frozenset(orjson.loads(row["dependent_quarantined_ids"])),
             recorded_at=row["recorded_at"],
         )
         for row in rows

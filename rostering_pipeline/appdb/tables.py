@@ -234,6 +234,8 @@ snapshot_verdicts = sa.Table(
     sa.Column("passed", sa.Boolean, nullable=False),
     sa.Column("quarantined_count", sa.Integer, nullable=False),
     sa.Column("quarantined_ids", sa.Text, nullable=False),  # JSON list of sourced_ids
+    # JSON list: rows held back because a row they depend on is quarantined (counted apart)
+    sa.Column("dependent_quarantined_ids", sa.Text, nullable=False, server_default="[]"),
     sa.Column("recorded_at", Timestamp(), nullable=False),
     sa.UniqueConstraint("dagster_run_id", "entity"),
 )

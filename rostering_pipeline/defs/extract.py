@@ -113,7 +113,8 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
                 snapshot_location=location,
                 mode=mode,
                 passed=verdict.passed,
-                quarantined_ids=verdict.quarantined_ids | verdict.dependent_quarantined_ids,
+                quarantined_ids=verdict.quarantined_ids,
+                dependent_quarantined_ids=verdict.dependent_quarantined_ids,
             )
         stats = fetched.stats
         return dg.MaterializeResult(
@@ -151,7 +152,9 @@ def _references(
     if mode == "delta":
         refs = refs.union(References.from_frames(_active_ids(conn, district.id, UPSTREAM[entity])))
     quarantined = {
-        name: ledger[name].quarantined_ids for name in UPSTREAM[entity] if name in ledger
+        name: ledger[name].quarantined_ids | ledger[name].dependent_quarantined_ids
+        for name in UPSTREAM[entity]
+        if name in ledger
     }
     return refs, quarantined
 

@@ -97,6 +97,9 @@ def roster(
         frames=frames,
         mode=mode,
         quarantined={name: entry.quarantined_ids for name, entry in entries.items()},
+        dependent_quarantined={
+            name: entry.dependent_quarantined_ids for name, entry in entries.items()
+        },
         guard=Guard(
             max_ratio=district.max_deactivation_ratio,
             min_rows=district.min_deactivation_rows,
