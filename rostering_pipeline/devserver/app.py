@@ -36,12 +36,15 @@ from rostering_pipeline.devserver.serialize import (
     collection_body,
     html_error_body,
     item_body,
+    selecting,
+    sent_fields,
     shaper,
     status_info_body,
 )
 from rostering_pipeline.devserver.settings import Faults, ProviderSettings, Quirks
 from rostering_pipeline.devserver.synthetic import District, generate
 from rostering_pipeline.devserver.tamper import Tampering
+from rostering_pipeline.devserver.wirecache import WireCache
 
 JSON = "application/json"
 REASONS = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
@@ -86,6 +89,7 @@ class Provider:
         self._counts: Counter[str] = Counter()
         self._by_status: Counter[int] = Counter()
         self._views: OrderedDict[tuple, list[Record]] = OrderedDict()
+        self.wire_cache = WireCache()
 
     @property
     def faults(self) -> Faults:
@@ -259,14 +263,18 @@ def _answer(
     wire_quirks = quirks
     if query.fields is not None and not EXTRA_FIELDS.intersection(query.fields):
         wire_quirks = replace(quirks, extra_fields=False)  # not asked for: skip making them up
-    shape = provider.tampering.shaper(
-        collection.table, shaper(collection.table, WireStyle.for_request(origin, wire_quirks))
-    )
+    table, style = collection.table, WireStyle.for_request(origin, wire_quirks)
+    # read before the overrides: an edit in between leaves the cache stale for one request only
+    revision = (id(provider.district), provider.district.revision, provider.tampering.revision)
+    plain = shaper(table, style)
+    shape = provider.tampering.shaper(table, plain)
+    # overrides may add fields, so a tampered shape is always narrowed
+    shape = selecting(shape, query.fields, sent_fields(table, style) if shape is plain else None)
     if item_id:
-        record = provider.district.tables[collection.table].get(item_id)
+        record = provider.district.tables[table].get(item_id)
         if record is None or (collection.keep is not None and not collection.keep(record)):
             raise QueryError(404, "unknownobject", f"no {collection.singular} {item_id}")
-        return item_body(collection.singular, record, shape, query.fields), {}
+        return item_body(collection.singular, record, shape), {}
     rows = provider.rows(collection, query)
     limit = min(query.limit, quirks.page_size_cap) if quirks.page_size_cap else query.limit
     start = query.offset
@@ -274,9 +282,10 @@ def _answer(
         start = 0
     elif quirks.duplicate_across_pages and start > 0:
         start -= 1
-    body = collection_body(
-        _envelope(collection, quirks), rows[start : start + limit], shape, query.fields
+    page = provider.wire_cache.encoded(
+        revision, (table, style, query.fields), rows[start : start + limit], shape
     )
+    body = collection_body(_envelope(collection, quirks), page)
     headers = {}
     if quirks.total_count:
         headers["X-Total-Count"] = str(len(rows))

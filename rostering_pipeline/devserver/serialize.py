@@ -187,21 +187,35 @@ def _demographics(n: int) -> dict[str, str]:
     }
 
 
-def collection_body(
-    envelope: str, records: list[Record], shape: Shaper, fields: tuple[str, ...] | None
-) -> bytes:
-    if fields is None:
-        rows = [shape(r) for r in records]
-    else:
-        rows = [{k: d[k] for k in fields if k in d} for d in map(shape, records)]
-    return orjson.dumps({envelope: rows})
+def selecting(
+    shape: Shaper, fields: tuple[str, ...] | None, sends: tuple[str, ...] | None
+) -> Shaper:
+    """`shape` narrowed to `fields` (in their order). `sends` is what `shape` is known to send, in
+    order (None: unknown); when that is exactly `fields`, as for a client asking for every field
+    it stores, `shape` is returned as is."""
+    if fields is None or fields == sends:
+        return shape
+
+    def selected(record: Record) -> dict[str, Any]:
+        d = shape(record)
+        return {k: d[k] for k in fields if k in d}
+
+    return selected
 
 
-def item_body(
-    singular: str, record: Record, shape: Shaper, fields: tuple[str, ...] | None
-) -> bytes:
-    d = shape(record)
-    return orjson.dumps({singular: d if fields is None else {k: d[k] for k in fields if k in d}})
+def sent_fields(table: str, style: WireStyle) -> tuple[str, ...]:
+    """The fields `shaper(table, style)` sends, in order (a reference may be left out)."""
+    sent = WIRE_FIELDS[table]
+    return sent if style.quirks.extra_fields else tuple(f for f in sent if f not in EXTRA_FIELDS)
+
+
+def collection_body(envelope: str, encoded_records: list[bytes]) -> bytes:
+    """The page from records already encoded one by one (see wirecache.py)."""
+    return b"{" + orjson.dumps(envelope) + b":[" + b",".join(encoded_records) + b"]}"
+
+
+def item_body(singular: str, record: Record, shape: Shaper) -> bytes:
+    return orjson.dumps({singular: shape(record)})
 
 
 def status_info_body(code_minor: str, description: str | None) -> bytes:
