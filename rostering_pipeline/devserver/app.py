@@ -260,16 +260,19 @@ def _answer(
         scalar_fields=SCALAR_FIELDS[collection.table],
         inactive_status=quirks.inactive_status,
     )
-    wire_quirks = quirks
-    if query.fields is not None and not EXTRA_FIELDS.intersection(query.fields):
+    table, wire_quirks = collection.table, quirks
+    extras = EXTRA_FIELDS.intersection(WIRE_FIELDS[table])
+    if extras and query.fields is not None and not extras.intersection(query.fields):
         wire_quirks = replace(quirks, extra_fields=False)  # not asked for: skip making them up
-    table, style = collection.table, WireStyle.for_request(origin, wire_quirks)
+    style = WireStyle.for_request(origin, wire_quirks)
     # read before the overrides: an edit in between leaves the cache stale for one request only
     revision = (id(provider.district), provider.district.revision, provider.tampering.revision)
     plain = shaper(table, style)
-    shape = provider.tampering.shaper(table, plain)
+    served = provider.tampering.shaper(table, plain)
     # overrides may add fields, so a tampered shape is always narrowed
-    shape = selecting(shape, query.fields, sent_fields(table, style) if shape is plain else None)
+    shape = selecting(served, query.fields, sent_fields(table, style) if served is plain else None)
+    # a selection of everything sent makes the same bytes as none: one cached variant for both
+    selection = None if shape is served else query.fields
     if item_id:
         record = provider.district.tables[table].get(item_id)
         if record is None or (collection.keep is not None and not collection.keep(record)):
@@ -283,7 +286,7 @@ def _answer(
     elif quirks.duplicate_across_pages and start > 0:
         start -= 1
     page = provider.wire_cache.encoded(
-        revision, (table, style, query.fields), rows[start : start + limit], shape
+        revision, (table, style, selection), rows[start : start + limit], shape
     )
     body = collection_body(_envelope(collection, quirks), page)
     headers = {}

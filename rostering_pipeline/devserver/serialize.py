@@ -58,7 +58,6 @@ def shaper(table: str, style: WireStyle) -> Shaper:
     q = style.quirks
     base = style.href_base
     false_value, true_value = _BOOLS[q.bool_style]
-    extras = q.extra_fields
 
     statuses = {"tobedeleted": "inactive"} if q.inactive_status else {}
 
@@ -130,30 +129,34 @@ def shaper(table: str, style: WireStyle) -> Shaper:
 
     users_at, orgs_at = f"{base}/users/", f"{base}/orgs/"
 
+    user_fields = WIRE_FIELDS["users"]
+
     def user(r: Record) -> dict[str, Any]:
-        sid = r.sourcedId
-        d = {"sourcedId": sid, "status": status(r.status), "dateLastModified": r.dateLastModified}
-        if extras:
-            n = zlib.crc32(sid.encode())  # one hash seeds every made-up private value
-            d["metadata"] = _demographics(n)
-        d["username"] = r.username
-        if extras:
-            d["userIds"] = [{"type": "SIS", "identifier": r.identifier}]
-        d["enabledUser"] = true_value if r.enabledUser else false_value
-        d["givenName"] = r.givenName
-        d["familyName"] = r.familyName
-        d["middleName"] = r.middleName or ""
-        d["role"] = r.role
-        d["identifier"] = r.identifier
-        d["email"] = r.email
-        if extras:
-            d["sms"] = d["phone"] = f"+1 555-01{n % 100:02d}-{n // 100 % 10_000:04d}"
-            d["agents"] = [{"href": users_at + a, "sourcedId": a, "type": "user"} for a in r.agents]
-        d["orgs"] = [{"href": orgs_at + o, "sourcedId": o, "type": "org"} for o in r.orgs]
-        d["grades"] = list(r.grades)
-        if extras:
-            d["password"] = f"Welcome{n // 7 % 10_000:04d}!"
-        return d
+        return {
+            "sourcedId": r.sourcedId,
+            "status": statuses.get(r.status, r.status),
+            "dateLastModified": r.dateLastModified,
+            "username": r.username,
+            "enabledUser": true_value if r.enabledUser else false_value,
+            "givenName": r.givenName,
+            "familyName": r.familyName,
+            "middleName": r.middleName or "",
+            "role": r.role,
+            "identifier": r.identifier,
+            "email": r.email,
+            "orgs": [{"href": orgs_at + o, "sourcedId": o, "type": "org"} for o in r.orgs],
+            "grades": list(r.grades),
+        }
+
+    def user_with_extras(r: Record) -> dict[str, Any]:
+        d = user(r)
+        n = zlib.crc32(r.sourcedId.encode())  # one hash seeds every made-up private value
+        d["metadata"] = _demographics(n)
+        d["userIds"] = [{"type": "SIS", "identifier": r.identifier}]
+        d["sms"] = d["phone"] = f"+1 555-01{n % 100:02d}-{n // 100 % 10_000:04d}"
+        d["agents"] = [{"href": users_at + a, "sourcedId": a, "type": "user"} for a in r.agents]
+        d["password"] = f"Welcome{n // 7 % 10_000:04d}!"
+        return {k: d[k] for k in user_fields}
 
     classes_at = f"{base}/classes/"
 
@@ -161,7 +164,7 @@ def shaper(table: str, style: WireStyle) -> Shaper:
         user_id, class_id, school_id = r.user, r.class_, r.school
         return {
             "sourcedId": r.sourcedId,
-            "status": status(r.status),
+            "status": statuses.get(r.status, r.status),
             "dateLastModified": r.dateLastModified,
             "user": {"href": users_at + user_id, "sourcedId": user_id, "type": "user"},
             "class": {"href": classes_at + class_id, "sourcedId": class_id, "type": "class"},
@@ -172,8 +175,9 @@ def shaper(table: str, style: WireStyle) -> Shaper:
             "endDate": r.endDate,
         }
 
+    users = user_with_extras if q.extra_fields else user
     return {"orgs": org, "academicSessions": session, "courses": course, "classes": klass,
-            "users": user, "enrollments": enrollment}[table]  # fmt: skip
+            "users": users, "enrollments": enrollment}[table]  # fmt: skip
 
 
 def _demographics(n: int) -> dict[str, str]:
