@@ -4,7 +4,8 @@ Run: `.venv/bin/python -m benchmarks.provider_serve [--students N] [--concurrenc
 generation time (in this process) and the records/s served for users and enrollments at several
 page sizes, as seen by a real HTTP client: the provider runs as `dev-provider` in its own process,
 httpx fetches the pages after the first with a few concurrent requests (like the pipeline's
-client) and parses every body with orjson. Each page is served once: nothing is warm.
+client) and parses every body with orjson. The provider caches each record's wire bytes (within
+a memory budget), so the first size measured is a cold pull and the later ones mostly warm.
 """
 
 from __future__ import annotations
