@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import dagster as dg
 
 from rostering_pipeline import config
-from rostering_pipeline.appdb.engine import make_engine
 from rostering_pipeline.defs.extract import effective_mode
+from rostering_pipeline.defs.resources import AppDatabase
 from rostering_pipeline.defs.run_config import sync_run_config, sync_tags
 from rostering_pipeline.districts import get_district
 from rostering_pipeline.outcomes import exit_code_for
@@ -47,7 +47,7 @@ def run_sync(
 ) -> SyncOutcome:
     from rostering_pipeline.definitions import defs  # loading definitions is slow: only when run
 
-    engine = make_engine()
+    engine = AppDatabase().engine()  # the engine the run's steps use too (one pool per URL)
     with engine.connect() as conn:
         district = get_district(conn, district_key)
     effective_mode(district, mode)  # refuse before launching anything

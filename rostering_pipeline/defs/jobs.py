@@ -18,16 +18,21 @@ from rostering_pipeline.alerts import (
 from rostering_pipeline.defs.extract import extract_assets
 from rostering_pipeline.defs.freshness import fresh
 from rostering_pipeline.defs.reconcile import ROSTER_KEY, roster
-from rostering_pipeline.districts import record_outcome, set_credentials_ok
+from rostering_pipeline.districts import record_outcome
 from rostering_pipeline.errors import ChecksFailed
 from rostering_pipeline.outcomes import describe
 
 
+def _district_of(context: dg.HookContext) -> str | None:
+    run = context.instance.get_run_by_id(context.run_id)
+    return run.tags.get("dagster/partition") if run else None
+
+
 @dg.failure_hook(required_resource_keys={"app_db"})
 def record_failure(context: dg.HookContext) -> None:
-    """Whatever launched the run, its failure lands on the district's record."""
-    run = context.instance.get_run_by_id(context.run_id)
-    district_key = run.tags.get("dagster/partition") if run else None
+    """Whatever launched the run, its failure lands on the district's record (a `credentials`
+    failure also marks the credentials rejected)."""
+    district_key = _district_of(context)
     if not district_key or context.op_exception is None:
         return
     exc = context.op_exception
@@ -35,17 +40,14 @@ def record_failure(context: dg.HookContext) -> None:
         exc = ChecksFailed(f"validation failed in {context.op.name}: {exc}")
     outcome = describe(exc)
     engine = context.resources.app_db.engine()
-    with engine.begin() as conn:
-        record_outcome(
-            conn,
-            district_key,
-            succeeded=False,
-            error=outcome.message,
-            error_kind=outcome.kind,
-            at=datetime.now(UTC),
-        )
-        if outcome.kind == "credentials":
-            set_credentials_ok(conn, district_key, False)
+    record_outcome(
+        engine,
+        district_key,
+        succeeded=False,
+        error=outcome.message,
+        error_kind=outcome.kind,
+        at=datetime.now(UTC),
+    )
     alert = Alert(district_key, kind_of_failure(outcome.kind), outcome.message, context.run_id)
     raise_alert(engine, alert)
 
@@ -55,8 +57,7 @@ def resolve_alerts(context: dg.HookContext) -> None:
     """A roster step that succeeded is the district's recovery: its alerts close."""
     if context.op.name != ROSTER_KEY.to_python_identifier():
         return
-    run = context.instance.get_run_by_id(context.run_id)
-    district_key = run.tags.get("dagster/partition") if run else None
+    district_key = _district_of(context)
     if district_key:
         resolve(context.resources.app_db.engine(), district_key, RESOLVED_BY_SUCCESS)
 
