@@ -1,18 +1,11 @@
 import pandas as pd
 
-from rostering_pipeline.oneroster.entities import ENTITIES
 from rostering_pipeline.preview import build_report, render
-
-
-def frame(entity: str, rows: list[dict]) -> pd.DataFrame:
-    spec = ENTITIES[entity]
-    return pd.DataFrame({c: [r.get(c) for r in rows] for c in spec.all_columns}).astype(
-        spec.dtypes()
-    )
+from rostering_pipeline_tests.frames import typed_frame
 
 
 def sample_frames() -> dict[str, pd.DataFrame]:
-    orgs = frame(
+    orgs = typed_frame(
         "orgs",
         [
             {"sourced_id": "d", "status": "active", "org_type": "district", "name": "District"},
@@ -20,7 +13,7 @@ def sample_frames() -> dict[str, pd.DataFrame]:
             {"sourced_id": "s2", "status": "tobedeleted", "org_type": "school", "name": "Gone"},
         ],
     )
-    users = frame(
+    users = typed_frame(
         "users",
         [
             {"sourced_id": "t1", "status": "active", "role": "teacher", "given_name": "Zoë",

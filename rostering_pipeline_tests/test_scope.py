@@ -1,18 +1,11 @@
 import orjson
-import pandas as pd
 
-from rostering_pipeline.oneroster.entities import ENTITIES
 from rostering_pipeline.scope import restrict_to_schools
-
-
-def frame(entity: str, rows: list[dict]) -> pd.DataFrame:
-    spec = ENTITIES[entity]
-    data = {c: [row.get(c) for row in rows] for c in spec.all_columns}
-    return pd.DataFrame(data).astype(spec.dtypes())
+from rostering_pipeline_tests.frames import typed_frame
 
 
 def test_orgs_outside_the_list_and_their_children_are_left_out():
-    orgs = frame(
+    orgs = typed_frame(
         "orgs",
         [
             {"sourced_id": "d", "org_type": "district"},
@@ -26,7 +19,7 @@ def test_orgs_outside_the_list_and_their_children_are_left_out():
 
 
 def test_classes_and_enrollments_follow_their_school():
-    classes = frame(
+    classes = typed_frame(
         "classes",
         [
             {"sourced_id": "c1", "school_sourced_id": "s1"},
@@ -34,7 +27,7 @@ def test_classes_and_enrollments_follow_their_school():
         ],
     )
     assert restrict_to_schools("classes", classes, {"s1"})["sourced_id"].tolist() == ["c1"]
-    enrollments = frame(
+    enrollments = typed_frame(
         "enrollments",
         [
             {"sourced_id": "e1", "school_sourced_id": "s2"},
@@ -45,7 +38,7 @@ def test_classes_and_enrollments_follow_their_school():
 
 
 def test_users_keep_only_their_allowed_school_links():
-    users = frame(
+    users = typed_frame(
         "users",
         [
             {"sourced_id": "u1", "org_sourced_ids": '["s1","s2"]'},
@@ -60,7 +53,7 @@ def test_users_keep_only_their_allowed_school_links():
 
 
 def test_courses_follow_the_orgs_the_pull_kept():
-    courses = frame(
+    courses = typed_frame(
         "courses",
         [
             {"sourced_id": "k1", "org_sourced_id": "s9"},
@@ -73,5 +66,5 @@ def test_courses_follow_the_orgs_the_pull_kept():
 
 
 def test_academic_sessions_are_kept_whole():
-    sessions = frame("academic_sessions", [{"sourced_id": "y1"}])
+    sessions = typed_frame("academic_sessions", [{"sourced_id": "y1"}])
     assert restrict_to_schools("academic_sessions", sessions, {"s1"}).equals(sessions)
