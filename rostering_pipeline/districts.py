@@ -24,6 +24,7 @@ from croniter import croniter
 from rostering_pipeline.appdb.tables import (
     ROSTER_TABLES,
     districts,
+    provider_profiles,
     snapshot_verdicts,
     sync_requests,
     sync_runs,
@@ -70,6 +71,7 @@ class DistrictSettings:
     concurrency: int = 4
     blackout_start: date | None = None
     blackout_end: date | None = None
+    delta_overlap_seconds: int | None = None  # None: chosen from the provider profile
 
     def validated(self) -> DistrictSettings:
         """A normalized copy, or BadInput naming the first thing wrong."""
@@ -91,6 +93,8 @@ class DistrictSettings:
         _check_int("min deactivation rows", self.min_deactivation_rows, minimum=0)
         _check_int("page size", self.page_size, minimum=1)
         _check_int("concurrency", self.concurrency, minimum=1)
+        if self.delta_overlap_seconds is not None:
+            _check_int("delta overlap (seconds)", self.delta_overlap_seconds, minimum=0)
         _check_blackout(self.blackout_start, self.blackout_end)
         return dataclasses.replace(
             self,
@@ -133,6 +137,7 @@ class District:
     min_deactivation_rows: int
     page_size: int
     concurrency: int
+    delta_overlap_seconds: int | None
     delta_high_water_mark: datetime | None
     last_success_at: datetime | None
     last_error_at: datetime | None
@@ -392,7 +397,7 @@ def remove_district(bind: sa.Engine | sa.Connection, key: str) -> None:
                     f"district {key!r} holds roster rows in {table.name}; "
                     f"use `rostering-pipeline purge {key} --yes` instead"
                 )
-        for table in (sync_runs, sync_requests, snapshot_verdicts):
+        for table in (sync_runs, sync_requests, snapshot_verdicts, provider_profiles):
             conn.execute(table.delete().where(table.c.district_id == district.id))
         conn.execute(districts.delete().where(districts.c.id == district.id))
 
@@ -552,6 +557,29 @@ def _check_schools(schools: tuple[str, ...] | None) -> tuple[str, ...] | None:
 def _check_secret(label: str, secret: str) -> None:
     if not secret or not secret.strip():
         raise BadInput(f"{label} is empty")
+
+
+_DURATION = re.compile(r"(\d+)([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> int:
+    """'90m', '1h', '1d', '1h30m' (seconds, minutes, hours, days) as seconds."""
+    compact = "".join(text.split()).lower()
+    parts = _DURATION.findall(compact)
+    if not compact or "".join(n + u for n, u in parts) != compact:
+        raise BadInput(f"duration {text!r} is not like 90m, 1h or 1d")
+    return sum(int(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+def format_duration(seconds: int) -> str:
+    """The shortest of parse_duration's spellings: 90m, 1h, 1d, 1d12h."""
+    parts = []
+    for unit in ("d", "h", "m", "s"):
+        count, seconds = divmod(seconds, _UNIT_SECONDS[unit])
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
 
 
 def parse_blackout(text: str) -> tuple[date, date]:

@@ -39,3 +39,12 @@ def describe_held(district_key: str, held: dict) -> str:
         f"{losses}; after review, approve with "
         f"`rostering-pipeline sync {district_key} --approve-deactivations {total}`"
     )
+
+
+def describe_failed_checks(failures: dict[str, dict[str, int]]) -> str:
+    """Every failing entity with its rules and failing rows: 'users (allowed_value role: 12
+    rows; structure: 1); classes (...)'. Rule and column names and counts only."""
+    return "; ".join(
+        f"{entity} ({'; '.join(f'{rule}: {rows}' for rule, rows in counts.items()) or 'failed'})"
+        for entity, counts in failures.items()
+    )

@@ -23,6 +23,7 @@ from rostering_pipeline.appdb.tables import (
     courses,
     districts,
     enrollments,
+    provider_profiles,
     schools,
     snapshot_verdicts,
     sync_requests,
@@ -54,6 +55,7 @@ DISTRICT_TABLES: tuple[sa.Table, ...] = (
     sync_runs,
     sync_requests,
     snapshot_verdicts,
+    provider_profiles,
 )
 EXPORT_TABLES = ("districts", *(str(table.name) for table in DISTRICT_TABLES))
 _SECRET_COLUMNS = frozenset(

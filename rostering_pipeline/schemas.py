@@ -16,48 +16,23 @@ import pyarrow
 import pyarrow.compute as pc
 
 from rostering_pipeline.oneroster.entities import ENTITIES, INVALID_FIELDS, Entity, Kind
+from rostering_pipeline.oneroster.vocabulary import (
+    CLASS_TYPES,
+    ENROLLMENT_ROLES,
+    ORG_TYPES,
+    SESSION_TYPES,
+    STATUSES,
+    USER_ROLES,
+)
 
 # Row-level rule names: the `check` of a pandera failure case and the `rule` of a RuleFailure.
 REQUIRED = "required"
 ALLOWED_VALUE = "allowed_value"
-GRADE_CODES_RULE = "grade_codes"
 EMAIL_SHAPE = "email_shape"
 PARSES = "parses"
 END_NOT_BEFORE_BEGIN = "end_not_before_begin"
-ROW_RULES = (REQUIRED, ALLOWED_VALUE, GRADE_CODES_RULE, EMAIL_SHAPE, PARSES, END_NOT_BEFORE_BEGIN)
+ROW_RULES = (REQUIRED, ALLOWED_VALUE, EMAIL_SHAPE, PARSES, END_NOT_BEFORE_BEGIN)
 
-STATUSES = ("active", "tobedeleted")
-ORG_TYPES = ("department", "district", "local", "national", "school", "state")
-SESSION_TYPES = ("gradingPeriod", "semester", "schoolYear", "term")
-CLASS_TYPES = ("homeroom", "scheduled")
-USER_ROLES = (
-    "administrator",
-    "aide",
-    "guardian",
-    "parent",
-    "proctor",
-    "relative",
-    "student",
-    "teacher",
-)
-# The spec lists administrator, proctor, student and teacher; providers send any user role
-# (ONEROSTER.md), and the four are user roles too.
-ENROLLMENT_ROLES = USER_ROLES
-GRADE_CODES = (
-    "IT",
-    "PR",
-    "PK",
-    "TK",
-    "KG",
-    *(f"{n:02d}" for n in range(1, 14)),
-    "PS",
-    "UG",
-    "Other",
-)
-
-_GRADE = "|".join(GRADE_CODES)
-# A compact JSON list (entities.py) of grade codes: '[]', '["09"]', '["KG","01"]'.
-GRADE_LIST_PATTERN = rf'\[(?:"(?:{_GRADE})"(?:,"(?:{_GRADE})")*)?\]'
 EMAIL_PATTERN = r"[^@\s]+@[^@\s]+\.[^@\s]+"
 
 # The entity's essentials, beyond sourced_id and status (required everywhere). JSON list columns
@@ -138,8 +113,6 @@ def _column_checks(entity: Entity, column: str, kind: Kind) -> list[pa.Check]:
         checks.append(_required())
     if column in allowed:
         checks.append(_one_of(allowed[column]))
-    if column == "grades":
-        checks.append(_matches(GRADE_CODES_RULE, GRADE_LIST_PATTERN))
     if column == "email":
         checks.append(_matches(EMAIL_SHAPE, EMAIL_PATTERN))
     if column == INVALID_FIELDS:

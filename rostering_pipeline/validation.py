@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rostering_pipeline.oneroster.entities import ENTITIES, INVALID_FIELDS
+from rostering_pipeline.oneroster.vocabulary import CEDS_GRADES
 from rostering_pipeline.schemas import (
     DATE_RANGES,
     END_NOT_BEFORE_BEGIN,
@@ -467,4 +468,67 @@ def volume_change(
         current=current,
         drop_ratio=drop_ratio,
         ok=not fell,
+    )
+
+
+# Entities with a `grades` list: their grades outside CEDS are a warning, never a failure.
+GRADED = ("courses", "classes", "users")
+_GRADE_EXAMPLES = 10
+
+
+@dataclass(frozen=True)
+class GradeVerdict:
+    """A WARN-only look at grades outside the CEDS list (stored as sent): the spec says they
+    *should* be CEDS codes, and real servers send "Year 7" or "6 ano - Portugues"."""
+
+    entity: str
+    rows: int  # rows with at least one grade outside CEDS
+    values: tuple[tuple[str, int], ...]  # (grade as sent, rows), most frequent first, bounded
+    distinct: int  # distinct non-CEDS grades in the pull
+
+    @property
+    def ok(self) -> bool:
+        return not self.rows
+
+    @property
+    def summary(self) -> str:
+        if self.ok:
+            return f"{self.entity}: every grade is a CEDS code"
+        return (
+            f"{self.entity}: {self.rows} rows carry {self.distinct} grades outside CEDS, "
+            "stored as sent"
+        )
+
+    def markdown(self) -> str:
+        lines = [_escape(self.summary)]
+        if self.values:
+            lines += ["", "| grade as sent | rows |", "|---|---|"]
+            lines += [f"| {_escape(value)} | {rows} |" for value, rows in self.values]
+        return "\n".join(lines)
+
+
+def grade_vocabulary(entity: str, frame: pd.DataFrame) -> GradeVerdict:
+    """Count the rows whose grades fall outside CEDS. A pull holds few distinct grade lists, so
+    each distinct JSON text is parsed once."""
+    column = pa.array(frame["grades"], pa.string())
+    if isinstance(column, pa.ChunkedArray):  # pyarrow-backed columns come chunked
+        column = column.combine_chunks()
+    texts = column.dictionary_encode()
+    counts = pc.value_counts(texts.indices)
+    rows_per_text = dict(
+        zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True)
+    )
+    outside: Counter[str] = Counter()
+    rows = 0
+    for index, text in enumerate(texts.dictionary.to_pylist()):
+        grades = {g for g in (_parse_list(text) or []) if isinstance(g, str)} - CEDS_GRADES
+        if grades:
+            rows += rows_per_text.get(index, 0)
+            for grade in grades:
+                outside[grade] += rows_per_text.get(index, 0)
+    return GradeVerdict(
+        entity=entity,
+        rows=rows,
+        values=tuple(outside.most_common(_GRADE_EXAMPLES)),
+        distinct=len(outside),
     )

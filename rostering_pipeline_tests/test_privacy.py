@@ -153,6 +153,14 @@ def _audit_rows(district_id: int, key: str) -> dict[sa.Table, list[dict]]:
                 "recorded_at": NOW,
             }
         ],
+        tables.provider_profiles: [
+            {
+                "district_id": district_id,
+                "entity": "users",
+                "profile": '{"envelope": "users", "timestamp_style": "offset"}',
+                "updated_at": NOW,
+            }
+        ],
     }
 
 

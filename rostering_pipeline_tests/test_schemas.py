@@ -134,16 +134,6 @@ RULE_EXAMPLES = [
     ("users", "role", "Student", "aide", "allowed_value"),
     ("enrollments", "role", "janitor", "proctor", "allowed_value"),
     ("enrollments", "role", "janitor", "aide", "allowed_value"),  # any user role is accepted
-    ("courses", "grades", '["9"]', '["09","10"]', "grade_codes"),
-    (
-        "classes",
-        "grades",
-        '["14"]',
-        '["IT","PR","PK","TK","KG","13","PS","UG","Other"]',
-        "grade_codes",
-    ),
-    ("users", "grades", '["KG", "01"]', '["KG","01"]', "grade_codes"),  # not compact JSON
-    ("users", "grades", '["other"]', "[]", "grade_codes"),
     ("users", "email", "ada", "ada.lovelace@example.org", "email_shape"),
     ("users", "email", "ada@@example.org", None, "email_shape"),
     ("users", "email", "ada@example", "a+b@mail.example.org", "email_shape"),

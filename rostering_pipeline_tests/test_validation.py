@@ -12,6 +12,7 @@ import pytest
 from rostering_pipeline.validation import (
     References,
     RuleFailure,
+    grade_vocabulary,
     rules,
     validate,
     volume_change,
@@ -321,7 +322,6 @@ def test_rules_lists_what_a_verdict_may_name():
         "unique_sourced_id",
         "required",
         "allowed_value",
-        "grade_codes",
         "email_shape",
         "parses",
         "known_org",
@@ -358,3 +358,22 @@ def test_volume_counts_active_enrollments():
     verdict = volume_change("enrollments", frame, 5, drop_ratio=0.5)
     assert (verdict.current, verdict.ok, verdict.measure) == (3, True, "active rows")
     assert not volume_change("enrollments", frame, 7, drop_ratio=0.5).ok
+
+
+def test_grades_outside_ceds_warn_with_counts_and_escaped_examples_and_never_fail():
+    frame = make_frame(
+        "users",
+        {"sourced_id": "u1", "grades": '["6 ano - Portugues"]'},
+        {"sourced_id": "u2", "grades": '["6 ano - Portugues","07"]'},
+        {"sourced_id": "u3", "grades": '["Year 7"]'},
+        {"sourced_id": "u4", "grades": '["<b>x</b>"]'},
+        {"sourced_id": "u5", "grades": '["07"]'},
+    )
+    assert validate("users", frame, None).passed  # never a blocking failure
+    grades = grade_vocabulary("users", frame)
+    assert not grades.ok
+    assert (grades.rows, grades.distinct) == (4, 3)
+    assert grades.values[0] == ("6 ano - Portugues", 2)
+    shown = grades.markdown()
+    assert "<b>" not in shown and "&#60;b&#62;" in shown
+    assert grade_vocabulary("users", make_frame("users", {"sourced_id": "u1"})).ok

@@ -6,6 +6,7 @@ The reconciliation applies only snapshots recorded here as passed, so a run that
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -25,6 +26,8 @@ class LedgerEntry:
     quarantined_ids: frozenset[str]  # failed a row-level rule, under the ratio
     dependent_quarantined_ids: frozenset[str]  # depend on a quarantined upstream row
     recorded_at: datetime
+    provider_clock_at: datetime | None  # the provider's clock at the pull's first response
+    failure_counts: dict[str, int]  # "rule field" -> failing rows
 
 
 def record_verdict(
@@ -38,6 +41,8 @@ def record_verdict(
     passed: bool,
     quarantined_ids: frozenset[str],
     dependent_quarantined_ids: frozenset[str] = frozenset(),
+    provider_clock_at: datetime | None = None,
+    failure_counts: Mapping[tuple[str, str | None], int] | None = None,
 ) -> None:
     conn.execute(
         snapshot_verdicts.delete().where(
@@ -57,6 +62,13 @@ def record_verdict(
             quarantined_ids=orjson.dumps(sorted(quarantined_ids)).decode(),
             dependent_quarantined_ids=orjson.dumps(sorted(dependent_quarantined_ids)).decode(),
             recorded_at=datetime.now(UTC),
+            provider_clock_at=provider_clock_at,
+            failure_counts=orjson.dumps(
+                {
+                    " ".join(part for part in key if part): rows
+                    for key, rows in (failure_counts or {}).items()
+                }
+            ).decode(),
         )
     )
 
@@ -81,6 +93,19 @@ def latest_verdicts(conn: sa.Connection, district_id: int) -> dict[str, LedgerEn
             quarantined_ids=frozenset(orjson.loads(row["quarantined_ids"])),
             dependent_quarantined_ids=frozenset(orjson.loads(row["dependent_quarantined_ids"])),
             recorded_at=row["recorded_at"],
+            provider_clock_at=row["provider_clock_at"],
+            failure_counts=orjson.loads(row["failure_counts"]),
         )
         for row in rows
     }
+
+
+def failed_in_run(conn: sa.Connection, dagster_run_id: str) -> dict[str, dict[str, int]]:
+    """entity -> failing rows per "rule field", for this run's verdicts that failed."""
+    t = snapshot_verdicts
+    rows = conn.execute(
+        sa.select(t.c.entity, t.c.failure_counts)
+        .where(t.c.dagster_run_id == dagster_run_id, sa.not_(t.c.passed))
+        .order_by(t.c.id)
+    )
+    return {entity: orjson.loads(counts) for entity, counts in rows}

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from rostering_pipeline.appdb import tables
 from rostering_pipeline.appdb.guard import Guard, entities_over_threshold
+from rostering_pipeline.appdb.id_case import follow_id_case_changes, respell_school_links
 from rostering_pipeline.appdb.prepare import (
     DEACTIVATE,
     KEEP,
@@ -82,6 +83,9 @@ def reconcile(
 ) -> ReconcileResult:
     """Apply (full, delta) or diff (preview) one district's validated frames.
 
+    `high_water_mark`: where the district's next delta starts (minus its overlap): the provider's
+    clock when this run's pulls began; `now` when not given.
+
     Returns the outcome ("succeeded", "held" by the guard, or "preview"); any error rolls the
     whole district back, records a failed `sync_runs` row and is re-raised.
     """
@@ -103,9 +107,7 @@ def reconcile(
             if mode == "preview" or held:
                 conn.rollback()
             else:
-                mark = high_water_mark or _max_source_modified_at(frames)
-                if mark is not None:
-                    apply.set_high_water_mark(mark)
+                apply.set_high_water_mark(high_water_mark or now)
                 sync_run_id = run.write(conn, "succeeded", counts=counts)
                 apply.fault("before_commit")
                 apply.drop_staging()
@@ -199,12 +201,6 @@ def _stage_frames(
     return staged
 
 
-def _max_source_modified_at(frames: Mapping[str, pd.DataFrame]) -> datetime | None:
-    maxima = [frame["source_modified_at"].max() for frame in frames.values() if len(frame)]
-    known = [value for value in maxima if not pd.isna(value)]
-    return max(known).to_pydatetime() if known else None
-
-
 def _begin_district_transaction(conn: sa.Connection, district_id: int) -> None:
     """Serialize runs of one district: an advisory lock on PostgreSQL, the write lock on SQLite."""
     if conn.dialect.name == "postgresql":
@@ -231,6 +227,7 @@ class _Apply:
         self.conn = conn
         self.district_id = district_id
         self.full = mode != "delta"
+        self.now_value = now
         self.now = sa.literal(now, tables.Timestamp)
         self.fault = fault_hook
         metadata = sa.MetaData()
@@ -301,6 +298,7 @@ class _Apply:
 
     def _apply_plan(self, plan: Plan) -> dict[str, int]:
         target, staged = plan.table, self.staging[plan.name]
+        respelled = self._follow_id_case_changes(plan)
         if "user_sourced_id" in target.c:
             self._withhold_rows_of_inactive_users(plan)
         copied = {c: staged.c[c] for c in ("row_hash", "source_modified_at", *plan.business)}
@@ -328,7 +326,21 @@ class _Apply:
             "deactivated": deactivated,
             "reactivated": reactivated,
             "unchanged": upserts - inserted - updated - reactivated,
+            "id_case_changed": respelled,
         }
+
+    def _follow_id_case_changes(self, plan: Plan) -> int:
+        """A record whose sourcedId changed case only keeps its row (and its school links)."""
+        if plan.keys != ("sourced_id",):
+            return 0
+        staged = self.staging[plan.name]
+        renamed = follow_id_case_changes(
+            self.conn, plan.table, staged, self.district_id, self.now_value
+        )
+        link_column = {"users": "user_sourced_id", "orgs": "school_sourced_id"}.get(plan.name)
+        if link_column:
+            respell_school_links(self.conn, link_column, renamed, self.district_id)
+        return len(renamed)
 
     def _withhold_rows_of_inactive_users(self, plan: Plan) -> None:
         """Enrollments and school links are upserted only for active users."""

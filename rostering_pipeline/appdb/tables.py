@@ -102,6 +102,7 @@ districts = sa.Table(
     # client tuning
     sa.Column("page_size", sa.Integer, nullable=False),
     sa.Column("concurrency", sa.Integer, nullable=False),
+    sa.Column("delta_overlap_seconds", sa.Integer),  # null: chosen from the provider profile
     # state
     sa.Column("delta_high_water_mark", Timestamp()),
     sa.Column("last_success_at", Timestamp()),
@@ -135,6 +136,7 @@ courses = _roster_table(
     sa.Column("title", sa.Text),
     sa.Column("course_code", sa.Text),
     sa.Column("school_year_sourced_id", sa.Text),
+    sa.Column("school_year", sa.Text),  # a 1.0-style year sent instead of a reference
     sa.Column("org_sourced_id", sa.Text),
     sa.Column("grades", sa.Text),
 )
@@ -237,7 +239,25 @@ snapshot_verdicts = sa.Table(
     # JSON list: rows held back because a row they depend on is quarantined (counted apart)
     sa.Column("dependent_quarantined_ids", sa.Text, nullable=False, server_default="[]"),
     sa.Column("recorded_at", Timestamp(), nullable=False),
+    # The provider's clock when the pull's first response arrived: the run's high-water mark is
+    # the earliest of its six pulls.
+    sa.Column("provider_clock_at", Timestamp()),
+    # JSON {"rule field": failing rows}: what a refused apply names.
+    sa.Column("failure_counts", sa.Text, nullable=False, server_default="{}"),
     sa.UniqueConstraint("dagster_run_id", "entity"),
+)
+
+# What each collection's pulls taught about the provider (oneroster/profile.py), merged pull by
+# pull: counts, styles and grade codes only.
+provider_profiles = sa.Table(
+    "provider_profiles",
+    metadata,
+    _id(),
+    _district_fk(),
+    sa.Column("entity", sa.Text, nullable=False),
+    sa.Column("profile", sa.Text, nullable=False),  # JSON
+    sa.Column("updated_at", Timestamp(), nullable=False),
+    sa.UniqueConstraint("district_id", "entity"),
 )
 
 ROSTER_TABLES: dict[str, sa.Table] = {

@@ -16,7 +16,10 @@ import sqlalchemy as sa
 from rostering_pipeline import config
 from rostering_pipeline import districts as registry
 from rostering_pipeline.appdb.engine import ready_engine
+from rostering_pipeline.appdb.profiles import load_profiles
 from rostering_pipeline.errors import BadInput
+from rostering_pipeline.oneroster.profile import DeltaPolicy, delta_policy
+from rostering_pipeline.oneroster.profile import describe as describe_profile
 from rostering_pipeline.outcomes import describe_held
 from rostering_pipeline.secrets import SecretBox
 
@@ -66,6 +69,12 @@ def _settings_options(*, adding: bool) -> Callable:
             metavar="YYYY-MM-DD..YYYY-MM-DD",
             help=f"No scheduled runs on these days, inclusive{clear}.",
         ),
+        click.option(
+            "--delta-overlap",
+            metavar="DURATION",
+            help="How far before the high-water mark a delta starts: 90m, 1h, 1d (default: 1h, "
+            f"or 1d for a provider that stamps changes by day){clear}.",
+        ),
     ]
 
     def decorate(command: Callable) -> Callable:
@@ -100,6 +109,9 @@ def _settings_changes(options: dict[str, Any]) -> dict[str, Any]:
         text = changes.pop("blackout")
         start, end = registry.parse_blackout(text) if text.strip() else (None, None)
         changes |= {"blackout_start": start, "blackout_end": end}
+    if "delta_overlap" in changes:
+        text = changes.pop("delta_overlap")
+        changes["delta_overlap_seconds"] = registry.parse_duration(text) if text.strip() else None
     return changes
 
 
@@ -223,8 +235,17 @@ def show(key: str, as_json: bool) -> None:
     with _database() as engine, engine.connect() as conn:
         d = registry.get_district(conn, key)
         held = registry.held_syncs(conn).get(key)
+        profiles = load_profiles(conn, d.id)
+    policy = delta_policy(profiles, d.delta_overlap_seconds)
     if as_json:
-        click.echo(_json(_public(d, held)))
+        public = _public(d, held)
+        public["delta_policy"] = {
+            "overlap_seconds": int(policy.overlap.total_seconds()),
+            "overlap_reason": policy.overlap_reason,
+            "runs_full_because": policy.runs_full_because,
+        }
+        public["provider_profile"] = profiles
+        click.echo(_json(public))
         return
     blackout = f"{d.blackout_start}..{d.blackout_end}" if d.blackout_start else "none"
     schools = ", ".join(d.school_allow_list) if d.school_allow_list else "all"
@@ -243,9 +264,14 @@ def show(key: str, as_json: bool) -> None:
         f"{d.min_deactivation_rows} active rows of an entity would go",
         f"client: page size {d.page_size}, concurrency {d.concurrency}",
         f"delta high-water mark: {_when(d.delta_high_water_mark)}",
+        f"delta overlap: {registry.format_duration(int(policy.overlap.total_seconds()))} "
+        f"({policy.overlap_reason})",
+        f"deltas: {_deltas(policy)}",
         f"last success: {_when(d.last_success_at)}",
         f"last error: {_last_error(d)}",
         f"held sync: {_held(d.key, held)}",
+        "provider profile:" + ("" if profiles else " none yet (learned from the first sync)"),
+        *(f"  {line}" for line in describe_profile(profiles)),  # provider text is repr()ed
     ]
     click.echo("\n".join(lines))
 
@@ -300,6 +326,12 @@ def _public(district: registry.District, held: registry.HeldSync | None) -> dict
         "held": held.held,
     }
     return public
+
+
+def _deltas(policy: DeltaPolicy) -> str:
+    if policy.runs_full_because:
+        return f"run as full syncs ({policy.runs_full_because})"
+    return "run as deltas"
 
 
 def _json(value: Any) -> str:

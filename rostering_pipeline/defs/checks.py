@@ -7,10 +7,18 @@ import dataclasses
 
 import dagster as dg
 
-from rostering_pipeline.validation import UNIQUE_SOURCED_ID, Verdict, VolumeVerdict, rules
+from rostering_pipeline.validation import (
+    GRADED,
+    UNIQUE_SOURCED_ID,
+    GradeVerdict,
+    Verdict,
+    VolumeVerdict,
+    rules,
+)
 
 STRUCTURE = "structure"
 VOLUME = "volume_change"
+GRADE_VOCABULARY = "grade_vocabulary"
 
 
 def _rule_checks(entity: str) -> list[str]:
@@ -49,14 +57,29 @@ def check_specs(key: dg.AssetKey, *, volume: bool) -> list[dg.AssetCheckSpec]:
                 "roster. Never blocks: the deactivation guard is the one gate.",
             )
         )
+    if entity in GRADED:
+        specs.append(
+            dg.AssetCheckSpec(
+                GRADE_VOCABULARY,
+                asset=key,
+                blocking=False,
+                description="WARN when grades fall outside the CEDS codes (after mapping obvious "
+                "variants such as `7` or `Kindergarten`): they are stored as sent. Never blocks.",
+            )
+        )
     return specs
 
 
 def check_results(
-    key: dg.AssetKey, verdict: Verdict, volume: VolumeVerdict | None, *, volume_checked: bool
+    key: dg.AssetKey,
+    verdict: Verdict,
+    volume: VolumeVerdict | None,
+    *,
+    volume_checked: bool,
+    grades: GradeVerdict | None = None,
 ) -> list[dg.AssetCheckResult]:
     """Every declared check gets a result; `volume` is None where the rule does not apply (a
-    delta pull is not a whole roster)."""
+    delta pull is not a whole roster); `grades` is given for the entities with grades."""
     results = [
         dg.AssetCheckResult(
             check_name=STRUCTURE,
@@ -104,6 +127,20 @@ def check_results(
                 metadata={
                     "previous": dg.MetadataValue.int(volume.previous or 0),
                     "current": dg.MetadataValue.int(volume.current),
+                },
+            )
+        )
+    if grades is not None:
+        results.append(
+            dg.AssetCheckResult(
+                check_name=GRADE_VOCABULARY,
+                passed=grades.ok,
+                severity=dg.AssetCheckSeverity.WARN,
+                description=grades.summary,
+                metadata={
+                    "rows_outside_ceds": dg.MetadataValue.int(grades.rows),
+                    "distinct_grades_outside_ceds": dg.MetadataValue.int(grades.distinct),
+                    "details": dg.MetadataValue.md(grades.markdown()),
                 },
             )
         )

@@ -2,24 +2,33 @@
 
 # No `from __future__ import annotations` here: Dagster reads the asset function's annotations.
 import time
-from datetime import timedelta
+from datetime import UTC, datetime
 
 import dagster as dg
 import pandas as pd
 import sqlalchemy as sa
 
 from rostering_pipeline.appdb.ledger import latest_verdicts, record_verdict
+from rostering_pipeline.appdb.profiles import load_profiles, record_profile
 from rostering_pipeline.appdb.tables import ROSTER_TABLES
-from rostering_pipeline.defs.checks import check_results, check_specs
+from rostering_pipeline.defs.checks import STRUCTURE, check_results, check_specs
 from rostering_pipeline.defs.partitions import district_partitions
 from rostering_pipeline.defs.resources import AppDatabase, OneRosterSource, SnapshotStorage
 from rostering_pipeline.defs.run_config import MODES, SyncOptions
 from rostering_pipeline.districts import District, get_district
 from rostering_pipeline.errors import BadInput
 from rostering_pipeline.oneroster.entities import ENTITIES, Entity
+from rostering_pipeline.oneroster.profile import DeltaPolicy, delta_policy
 from rostering_pipeline.scope import restrict_to_schools
 from rostering_pipeline.snapshots import SnapshotStore
-from rostering_pipeline.validation import References, validate, volume_change
+from rostering_pipeline.validation import (
+    GRADED,
+    References,
+    Verdict,
+    grade_vocabulary,
+    validate,
+    volume_change,
+)
 
 # Entities whose ids an entity's referential rules need; also the asset graph's edges.
 UPSTREAM: dict[str, tuple[str, ...]] = {
@@ -30,14 +39,12 @@ UPSTREAM: dict[str, tuple[str, ...]] = {
     "users": ("orgs",),
     "enrollments": ("orgs", "classes", "users"),
 }
-# A delta pull starts this long before the high-water mark: providers stamp dateLastModified
-# when a change is made, not when it becomes visible, and some compare by day.
-DELTA_OVERLAP = timedelta(hours=1)
 VOLUME_CHECKED = ("users", "enrollments")
 
 
-def effective_mode(district: District, requested: str) -> str:
-    """The mode this run really uses; refuses what the district's status forbids."""
+def effective_mode(district: District, requested: str, policy: DeltaPolicy | None = None) -> str:
+    """The mode this run really uses; refuses what the district's status forbids. `policy`: the
+    district's delta policy, when known (a provider without usable timestamps gets no deltas)."""
     if requested not in MODES:
         raise BadInput(f"unknown mode '{requested}'; use one of {', '.join(MODES)}")
     if district.status == "purged":
@@ -49,7 +56,14 @@ def effective_mode(district: District, requested: str) -> str:
         )
     if requested == "delta" and district.delta_high_water_mark is None:
         return "full"  # a first delta has nothing to be relative to
+    if requested == "delta" and policy is not None and policy.runs_full_because:
+        return "full"
     return requested
+
+
+def district_delta_policy(conn: sa.Connection, district: District) -> DeltaPolicy:
+    """From the provider profile its pulls built, and the district's own overlap setting."""
+    return delta_policy(load_profiles(conn, district.id), district.delta_overlap_seconds)
 
 
 def asset_key(entity: str) -> dg.AssetKey:
@@ -82,8 +96,9 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
         engine = app_db.engine()
         with engine.connect() as conn:
             district = get_district(conn, context.partition_key)
-        mode = effective_mode(district, sync.mode)
-        since = district.delta_high_water_mark - DELTA_OVERLAP if mode == "delta" else None
+            policy = district_delta_policy(conn, district)
+        mode = effective_mode(district, sync.mode, policy)
+        since = district.delta_high_water_mark - policy.overlap if mode == "delta" else None
 
         started = time.monotonic()
         with oneroster.client_for(district) as client:
@@ -104,7 +119,11 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
                 if entity.name in VOLUME_CHECKED and mode != "delta"
                 else None
             )
+        grades = grade_vocabulary(entity.name, frame) if entity.name in GRADED else None
+        stats = fetched.stats
+        observed = stats.profile.observed()
         with engine.begin() as conn:
+            record_profile(conn, district.id, entity.name, observed, datetime.now(UTC))
             record_verdict(
                 conn,
                 district_id=district.id,
@@ -115,8 +134,9 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
                 passed=verdict.passed,
                 quarantined_ids=verdict.quarantined_ids,
                 dependent_quarantined_ids=verdict.dependent_quarantined_ids,
+                provider_clock_at=stats.clock_at,
+                failure_counts=_failure_counts(verdict),
             )
-        stats = fetched.stats
         return dg.MaterializeResult(
             metadata={
                 "rows": dg.MetadataValue.int(len(frame)),
@@ -126,15 +146,46 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
                 "retries": dg.MetadataValue.int(stats.retries),
                 "duration_s": dg.MetadataValue.float(round(time.monotonic() - started, 3)),
                 "provider_host": dg.MetadataValue.text(stats.host),
-                "mode": dg.MetadataValue.text(mode),
+                "mode": dg.MetadataValue.text(_mode_note(sync.mode, mode, district, policy)),
                 "snapshot": dg.MetadataValue.path(location),
+                "provider_clock_at": dg.MetadataValue.text(stats.clock_at.isoformat()),
+                "provider_profile": dg.MetadataValue.json(observed),
+                "tolerated_values": dg.MetadataValue.int(sum(stats.profile.tolerated.values())),
+                **(
+                    {"delta_overlap": dg.MetadataValue.text(_overlap_note(policy))}
+                    if mode == "delta"
+                    else {}
+                ),
             },
             check_results=check_results(
-                key, verdict, volume, volume_checked=entity.name in VOLUME_CHECKED
+                key,
+                verdict,
+                volume,
+                volume_checked=entity.name in VOLUME_CHECKED,
+                grades=grades,
             ),
         )
 
     return extract
+
+
+def _failure_counts(verdict: Verdict) -> dict[tuple[str, str | None], int]:
+    """Failing rows per (rule, field), and the number of structural failures under `structure`."""
+    structural = {(STRUCTURE, None): len(verdict.structural)} if verdict.structural else {}
+    return {**structural, **verdict.counts()}
+
+
+def _mode_note(requested: str, mode: str, district: District, policy: DeltaPolicy) -> str:
+    """The mode, and why it is not the one asked for."""
+    if requested == mode or requested != "delta":
+        return mode
+    if district.delta_high_water_mark is None:
+        return f"{mode} (delta asked for; no high-water mark yet)"
+    return f"{mode} (delta asked for; {policy.runs_full_because})"
+
+
+def _overlap_note(policy: DeltaPolicy) -> str:
+    return f"{policy.overlap} ({policy.overlap_reason})"
 
 
 def _references(

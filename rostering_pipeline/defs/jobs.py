@@ -15,12 +15,13 @@ from rostering_pipeline.alerts import (
     raise_alert,
     resolve,
 )
+from rostering_pipeline.appdb.ledger import failed_in_run
 from rostering_pipeline.defs.extract import extract_assets
 from rostering_pipeline.defs.freshness import fresh
 from rostering_pipeline.defs.reconcile import ROSTER_KEY, roster
 from rostering_pipeline.districts import record_outcome
 from rostering_pipeline.errors import ChecksFailed
-from rostering_pipeline.outcomes import describe
+from rostering_pipeline.outcomes import describe, describe_failed_checks
 
 
 def _district_of(context: dg.HookContext) -> str | None:
@@ -36,10 +37,16 @@ def record_failure(context: dg.HookContext) -> None:
     if not district_key or context.op_exception is None:
         return
     exc = context.op_exception
-    if isinstance(exc, DagsterAssetCheckFailedError):
-        exc = ChecksFailed(f"validation failed in {context.op.name}: {exc}")
-    outcome = describe(exc)
     engine = context.resources.app_db.engine()
+    if isinstance(exc, DagsterAssetCheckFailedError):
+        with engine.connect() as conn:
+            failed = failed_in_run(conn, context.run_id)
+        exc = ChecksFailed(
+            f"validation failed, nothing applied: {describe_failed_checks(failed)}"
+            if failed
+            else f"validation failed in {context.op.name}: {exc}"
+        )
+    outcome = describe(exc)
     record_outcome(
         engine,
         district_key,

@@ -19,7 +19,7 @@ from rostering_pipeline.defs.run_config import SyncOptions
 from rostering_pipeline.districts import get_district, record_outcome
 from rostering_pipeline.errors import ChecksFailed, SyncHeld
 from rostering_pipeline.oneroster.entities import ENTITIES
-from rostering_pipeline.outcomes import describe_held
+from rostering_pipeline.outcomes import describe_failed_checks, describe_held
 from rostering_pipeline.preview import build_report
 
 ROSTER_KEY = dg.AssetKey(["app_db", "roster"])
@@ -35,7 +35,8 @@ def applicable_snapshots(ledger: dict[str, LedgerEntry]) -> dict[str, LedgerEntr
     if missing or failed:
         parts = []
         if failed:
-            parts.append(f"failed checks: {', '.join(failed)}")
+            counts = {name: ledger[name].failure_counts for name in failed}
+            parts.append(f"failed checks: {describe_failed_checks(counts)}")
         if missing:
             parts.append(f"never validated: {', '.join(missing)}")
         raise ChecksFailed(f"nothing applied; {'; '.join(parts)}")
@@ -43,6 +44,14 @@ def applicable_snapshots(ledger: dict[str, LedgerEntry]) -> dict[str, LedgerEntr
     if len(modes) > 1:
         raise ChecksFailed(f"nothing applied; snapshots of mixed modes {sorted(modes)}")
     return {name: ledger[name] for name in ENTITIES}
+
+
+def _high_water_mark(entries: dict[str, LedgerEntry]) -> datetime | None:
+    """The provider's clock when the run's first response arrived: the earliest of its pulls.
+    Not the largest dateLastModified seen, which misses changes made during a long pull and is
+    poisoned by one record stamped in the future."""
+    clocks = [entry.provider_clock_at for entry in entries.values() if entry.provider_clock_at]
+    return min(clocks) if clocks else None
 
 
 def kill_hook_from_env() -> Callable[[str], None] | None:
@@ -106,6 +115,7 @@ def roster(
             approved_max=sync.approve_deactivations,
         ),
         dagster_run_id=context.run.run_id,
+        high_water_mark=_high_water_mark(entries),
         fault_hook=kill_hook_from_env(),
     )
     if result.status == "held":

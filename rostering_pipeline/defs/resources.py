@@ -71,6 +71,7 @@ class OneRosterSource(dg.ConfigurableResource):
                 timeout=httpx.Timeout(self.read_timeout_s, connect=10.0),
                 retry=RetryPolicy(max_attempts=self.max_attempts),
                 include_guardians=district.include_guardians,
+                timezone=district.timezone,
             )
         )
 

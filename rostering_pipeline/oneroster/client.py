@@ -9,6 +9,9 @@ A pull reads the first page, then picks how to page from what the provider told 
 Repeated pages, links pointing back, duplicate `sourcedId`s, a row count that disagrees with the
 total and a roster revision (`x-perm-rev`) changing midway all fail the pull: a roster with
 silent holes would deactivate real people downstream.
+
+A filtered (delta) pull trusts no total: some servers count the whole collection before applying
+`filter`, so it pages until an empty page; repeated pages and duplicate ids still fail it.
 """
 
 from __future__ import annotations
@@ -44,10 +47,12 @@ from rostering_pipeline.oneroster.errors import (
 )
 from rostering_pipeline.oneroster.normalize import (
     MalformedResponse,
+    Tolerated,
     normalize_records,
-    records_from_body,
+    read_collection,
     to_frame,
 )
+from rostering_pipeline.oneroster.profile import PullProfile, profile_pull
 
 ROSTER_PATH = "/ims/oneroster/v1p1"
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -78,6 +83,7 @@ class ClientConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     allow_insecure_http: bool = False  # plain http:// to a non-loopback host (development only)
     include_guardians: bool = False
+    timezone: str = "UTC"  # the district's: timestamps sent without an offset are local time
     # Replaces the network (httpx.MockTransport in tests); None = real HTTP with TLS verification.
     transport: httpx.BaseTransport | None = field(default=None, repr=False, compare=False)
 
@@ -102,6 +108,10 @@ class FetchStats:
     retries: int
     duration_s: float
     host: str
+    # The provider's clock (its Date header) when the pull's first response arrived, else the
+    # local time the pull started: changes made after it are left for the next delta.
+    clock_at: datetime
+    profile: PullProfile  # what the provider did: paging, envelope, timestamps, tolerances
 
 
 @dataclass(frozen=True)
@@ -162,12 +172,9 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
         return max(0.0, float(value))
     except ValueError:
         pass
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    moment = _http_date(value)
+    if moment is None:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
     return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
 
 
@@ -207,6 +214,26 @@ def _status_description(response: httpx.Response) -> str:
     return "; ".join(texts)[:300] or response.reason_phrase or "error"
 
 
+def _http_date(value: str | None) -> datetime | None:
+    """A response's Date header as an aware datetime; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _paging_style(first: _Page, *, filtered: bool) -> str | None:
+    """How the provider pages an unfiltered collection (a filtered pull pages until empty)."""
+    if filtered:
+        return None
+    if first.total is not None:
+        return "total"
+    return "link" if first.has_link else "until_empty"
+
+
 class _Transient(Exception):
     """A failure worth retrying; `error` is raised once the retries are spent."""
 
@@ -225,6 +252,8 @@ class _Page:
     next_url: str | None
     has_link: bool
     revision: str | None  # ClassLink's x-perm-rev: the roster revision the page was read from
+    envelope: str  # the top-level key the records came under
+    date: datetime | None  # the response's Date header
 
 
 class OneRosterClient:
@@ -278,6 +307,7 @@ class _Pull:
         self.retries = 0
         self.seen: dict[tuple[object, object, int], int | str] = {}
         self.aborted = threading.Event()
+        self.tolerated = Tolerated()  # guarded by `parsing`
         policy = config.retry
         self.retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(_Transient),
@@ -297,9 +327,11 @@ class _Pull:
     # --- the pull ---------------------------------------------------------------------------
 
     def run(self) -> FetchResult:
-        started = time.monotonic()
+        started, started_at = time.monotonic(), datetime.now(UTC)
         first = self.page_at(0, self.config.page_size)
-        if first.total is not None:
+        if self.filter:
+            pages = self.pages_until_empty(first)
+        elif first.total is not None:
             pages = self.pages_by_total(first)
         elif first.has_link:
             pages = self.pages_by_link(first)
@@ -314,7 +346,7 @@ class _Pull:
             )
         self.check_unique([page.table for page in pages])  # first: the likelier cause of a miscount
         received = sum(page.count for page in pages)
-        if first.total is not None and received != first.total:
+        if not self.filter and first.total is not None and received != first.total:
             raise self.mismatch(f"received {received} rows although X-Total-Count is {first.total}")
         frame = to_frame(self.entity, (page.table for page in pages))
         stats = FetchStats(
@@ -324,6 +356,17 @@ class _Pull:
             retries=self.retries,
             duration_s=time.monotonic() - started,
             host=httpx.URL(self.collection_url).host,
+            clock_at=first.date or started_at,
+            profile=profile_pull(
+                frame,
+                self.tolerated,
+                filtered=self.filter is not None,
+                paging=_paging_style(first, filtered=self.filter is not None),
+                envelope=first.envelope,
+                total=first.total,
+                received=received,
+                now=first.date or started_at,
+            ),
         )
         return FetchResult(frame=frame, stats=stats)
 
@@ -434,11 +477,15 @@ class _Pull:
         # outrun threads contending for it (about a third faster, measured); downloads overlap.
         with self.parsing:
             try:
-                records = records_from_body(self.entity, response.content)
+                envelope, records = read_collection(self.entity, response.content)
             except MalformedResponse as exc:
                 raise ProviderError(str(exc), url=url, status=response.status_code) from None
             table = normalize_records(
-                self.entity, records, include_guardians=self.config.include_guardians
+                self.entity,
+                records,
+                include_guardians=self.config.include_guardians,
+                timezone=self.config.timezone,
+                tolerated=self.tolerated,
             )
             if records:
                 fingerprint = (records[0].get("sourcedId"), records[-1].get("sourcedId"))
@@ -455,6 +502,8 @@ class _Pull:
             next_url=self.follow(url, link) if link else None,
             has_link=link_header is not None,
             revision=response.headers.get("x-perm-rev"),
+            envelope=envelope,
+            date=_http_date(response.headers.get("Date")),
         )
 
     def follow(self, current: httpx.URL, link: str) -> str:

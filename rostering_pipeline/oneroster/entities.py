@@ -99,6 +99,7 @@ COURSES = Entity(
         "title": Kind.STRING,
         "course_code": Kind.STRING,
         "school_year_sourced_id": Kind.STRING,
+        "school_year": Kind.STRING,  # a 1.0-style year sent instead of a reference ("2018")
         "org_sourced_id": Kind.STRING,
         "grades": Kind.JSON_LIST,
     },

@@ -4,13 +4,22 @@ Work is column-wise: one list comprehension per column over a page's records, th
 array per column (an Arrow cast parses all dates of a page at once; only a page holding a value
 Arrow cannot read falls back to per-value parsing). Pages become Arrow tables, and a pull becomes
 one DataFrame. Every provider field outside the contract is simply never read.
+
+Liberal in what it accepts, as real servers need: an empty string is an absent value (an empty
+status reads as active), enumerations match in any case and are stored in the spec's spelling,
+obvious grade variants become CEDS codes (anything else is kept as sent), a timestamp without an
+offset is local time of the district, and a 1.0-style course `schoolYear` ("2018") is a year, not
+a reference. Each tolerance is tallied in `Tolerated`, the raw material of the provider profile.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 import pandas as pd
@@ -18,13 +27,64 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rostering_pipeline.oneroster.entities import GUARDIAN_ROLES, Entity
-
-# A converter turns one column's raw provider values into a typed array and the positions of the
-# values it could not read (those positions are null in the array).
-Converter = Callable[[list[Any]], tuple[pa.Array, list[int]]]
+from rostering_pipeline.oneroster.vocabulary import (
+    CEDS_GRADES,
+    CLASS_TYPES,
+    ENROLLMENT_ROLES,
+    ORG_TYPES,
+    SESSION_TYPES,
+    USER_ROLES,
+    canonical_spellings,
+    ceds_grade,
+)
 
 _UTC_MICROS = pa.timestamp("us", tz="UTC")
 _INVALID = object()
+
+# Tolerance rules, the keys of `Tolerated.counts`.
+EMPTY_AS_ABSENT = "empty_string_as_absent"
+EMPTY_STATUS_AS_ACTIVE = "empty_status_as_active"
+ENUMERATION_CASE = "enumeration_case"
+GRADE_MAPPED = "grade_mapped_to_ceds"
+GRADE_NOT_CEDS = "grade_not_ceds"
+LOCAL_TIMESTAMP = "timestamp_without_offset"
+DATE_ONLY_TIMESTAMP = "timestamp_date_only"
+SCHOOL_YEAR_AS_YEAR = "school_year_as_year"
+# Timestamp styles, the keys of `Tolerated.timestamps`.
+OFFSET, NAIVE, DATE_ONLY, MISSING = "offset", "naive", "date_only", "missing"
+_MAX_EXAMPLES = 5
+
+
+@dataclass
+class Tolerated:
+    """What a pull had to tolerate: values per rule, `dateLastModified` styles, and a few of the
+    non-CEDS grades sent (grades only: never a person's data)."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    timestamps: Counter[str] = field(default_factory=Counter)
+    grade_examples: list[str] = field(default_factory=list)
+
+    def add(self, rule: str, n: int = 1) -> None:
+        if n:
+            self.counts[rule] += n
+
+    def non_ceds_grade(self, grade: str) -> None:
+        self.counts[GRADE_NOT_CEDS] += 1
+        if len(self.grade_examples) < _MAX_EXAMPLES and grade not in self.grade_examples:
+            self.grade_examples.append(grade)
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """The page's context: the district's zone for local timestamps, the pull's tally."""
+
+    zone: ZoneInfo
+    tolerated: Tolerated
+
+
+# A converter turns one column's raw provider values into a typed array and the positions of the
+# values it could not read (those positions are null in the array).
+Converter = Callable[[list[Any], _Reading], tuple[pa.Array, list[int]]]
 
 
 class MalformedResponse(ValueError):
@@ -33,11 +93,20 @@ class MalformedResponse(ValueError):
 
 def records_from_body(entity: Entity, body: bytes) -> list[dict[str, Any]]:
     """The records of one collection page; accepts any of `entity.envelope_keys`."""
+    return read_collection(entity, body)[1]
+
+
+def read_collection(entity: Entity, body: bytes) -> tuple[str, list[dict[str, Any]]]:
+    """The envelope key one collection page uses (one of `entity.envelope_keys`) and its records."""
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         kind = "HTML" if body.lstrip()[:1] == b"<" else "not valid JSON"
         raise MalformedResponse(f"response body is {kind} ({len(body)} bytes)") from exc
+    if isinstance(document, list):
+        raise MalformedResponse(
+            "response body is a bare JSON array, not a OneRoster collection object"
+        )
     if not isinstance(document, dict):
         raise MalformedResponse("response body is not a JSON object")
     for key in entity.envelope_keys:
@@ -46,7 +115,7 @@ def records_from_body(entity: Entity, body: bytes) -> list[dict[str, Any]]:
             continue
         if not isinstance(records, list) or not all(type(r) is dict for r in records):
             raise MalformedResponse(f"'{key}' is not a list of objects")
-        return records
+        return key, records
     expected = " or ".join(f"'{k}'" for k in entity.envelope_keys)
     raise MalformedResponse(f"response has no {expected} collection")
 
@@ -56,7 +125,7 @@ def records_from_body(entity: Entity, body: bytes) -> list[dict[str, Any]]:
 
 def _text(value: Any) -> Any:
     if value is None or type(value) is str:
-        return value
+        return value or None  # an empty string is an absent value
     if type(value) in (int, float):  # numeric identifiers, school years sent as numbers
         return str(value)
     return _INVALID
@@ -71,27 +140,27 @@ def _ref(value: Any) -> Any:
 
 
 def _items(value: Any) -> Any:
-    """A list, or a comma-separated string ("1,2"), -> a list of trimmed strings."""
+    """A list, or a comma-separated string ("1,2"), -> a list of trimmed, non-empty strings."""
     if value is None:
         return []
     if type(value) is str:
         return [part.strip() for part in value.split(",") if part.strip()]
     if type(value) is list:
         if all(type(item) is str for item in value):
-            return [item.strip() for item in value]
+            return [text for item in value if (text := item.strip())]
         items = [_text(item) for item in value]
-        if any(item is _INVALID or item is None for item in items):
+        if any(item is _INVALID for item in items):
             return _INVALID
-        return [item.strip() for item in items]
+        return [text for item in items if item is not None and (text := item.strip())]
     return _INVALID
 
 
 def _ref_items(value: Any) -> Any:
-    if value is None:
+    if value is None or value == "":
         return []
     if type(value) is list:
         ids = [item.get("sourcedId") if type(item) is dict else item for item in value]
-        if all(type(i) is str for i in ids):
+        if all(type(i) is str and i for i in ids):
             return ids
     refs = [_ref(item) for item in (value if type(value) is list else [value])]
     if any(ref is _INVALID or ref is None for ref in refs):
@@ -99,7 +168,7 @@ def _ref_items(value: Any) -> Any:
     return refs
 
 
-_BOOLEANS = {True: True, False: False, "true": True, "false": False}
+_BOOLEANS = {True: True, False: False, "true": True, "false": False, "": None}
 
 
 def _boolean(value: Any) -> Any:
@@ -120,21 +189,13 @@ def _status(value: Any) -> Any:
     status = value.strip().lower()
     if status == "inactive":  # the 1.0 value; 1.1 calls it tobedeleted
         return "tobedeleted"
+    if not status:  # servers backed by CSV files leave it blank: an active record
+        return "active"
     return status if status in ("active", "tobedeleted") else _INVALID
 
 
-def _timestamp(value: Any) -> Any:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        return _INVALID
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
 def _date(value: Any) -> Any:
-    if value is None:
+    if value is None or value == "":
         return None
     try:
         return date.fromisoformat(value)
@@ -144,6 +205,15 @@ def _date(value: Any) -> Any:
         return datetime.fromisoformat(value).date()
     except (TypeError, ValueError):
         return _INVALID
+
+
+def _school_year(value: Any) -> str | None:
+    """A 1.0-style `schoolYear`: a year ("2018" or 2018) where 1.1 has a GUIDRef."""
+    if type(value) is int and 1900 <= value <= 2999:
+        return str(value)
+    if type(value) is str and len(text := value.strip()) == 4 and text.isdigit():
+        return text
+    return None
 
 
 # --- column converters ---------------------------------------------------------------------
@@ -160,15 +230,33 @@ def _typed(
 
 
 def _converter(read: Callable[[Any], Any], arrow_type: pa.DataType) -> Converter:
-    return lambda values: _typed(values, read, arrow_type)
+    return lambda values, _reading: _typed(values, read, arrow_type)
 
 
-def _text_column(values: list[Any]) -> tuple[pa.Array, list[int]]:
-    try:  # the common case: every value is a string or null
-        array, invalid = pa.array(values, pa.string()), []
+def _strings(values: list[Any], reading: _Reading) -> pa.Array | None:
+    """The column as Arrow strings with empty ones null (tallied), or None if any is no string."""
+    try:
+        array = pa.array(values, pa.string())
     except (pa.ArrowTypeError, pa.ArrowInvalid):
-        array, invalid = _typed(values, _text, pa.string())
-    return _without_nul(array, invalid)
+        return None
+    return _blank_as_null(array, reading)
+
+
+def _blank_as_null(array: pa.Array, reading: _Reading) -> pa.Array:
+    empty = pc.equal(array, "")
+    empties = pc.sum(empty).as_py()
+    if not empties:
+        return array
+    reading.tolerated.add(EMPTY_AS_ABSENT, empties)
+    return pc.if_else(empty, pa.scalar(None, pa.string()), array)
+
+
+def _text_column(values: list[Any], reading: _Reading) -> tuple[pa.Array, list[int]]:
+    array = _strings(values, reading)  # the common case: every value is a string or null
+    if array is not None:
+        return _without_nul(array, [])
+    reading.tolerated.add(EMPTY_AS_ABSENT, values.count(""))
+    return _without_nul(*_typed(values, _text, pa.string()))
 
 
 def _without_nul(array: pa.Array, invalid: list[int]) -> tuple[pa.Array, list[int]]:
@@ -180,43 +268,158 @@ def _without_nul(array: pa.Array, invalid: list[int]) -> tuple[pa.Array, list[in
     return pc.if_else(has_nul, pa.scalar(None, pa.string()), array), sorted({*invalid, *rows})
 
 
-def _ref_column(values: list[Any]) -> tuple[pa.Array, list[int]]:
+def _enumeration(vocabulary: tuple[str, ...]) -> Converter:
+    """Text matched case-insensitively against `vocabulary`, stored in the spec's spelling; a
+    value outside it is kept as sent (the `allowed_value` rule judges it)."""
+    spellings = canonical_spellings(vocabulary)
+
+    def convert(values: list[Any], reading: _Reading) -> tuple[pa.Array, list[int]]:
+        array, invalid = _text_column(values, reading)
+        encoded = array.dictionary_encode()
+        sent = encoded.dictionary.to_pylist()
+        spelled = [spellings.get(value.strip().casefold(), value) for value in sent]
+        if spelled == sent:
+            return array, invalid
+        respelled = [i for i, (a, b) in enumerate(zip(sent, spelled, strict=True)) if a != b]
+        changed = pc.is_in(encoded.indices, pa.array(respelled, encoded.indices.type))
+        reading.tolerated.add(ENUMERATION_CASE, pc.sum(changed).as_py() or 0)
+        return pc.take(pa.array(spelled, pa.string()), encoded.indices), invalid
+
+    return convert
+
+
+def _ref_column(values: list[Any], reading: _Reading) -> tuple[pa.Array, list[int]]:
     ids = [v.get("sourcedId") if type(v) is dict else v for v in values]
-    if all(type(v) is dict and type(i) is str for v, i in zip(values, ids, strict=True)):
+    if all(type(v) is dict and type(i) is str and i for v, i in zip(values, ids, strict=True)):
         return _without_nul(pa.array(ids, pa.string()), [])
+    reading.tolerated.add(EMPTY_AS_ABSENT, values.count(""))
     return _without_nul(*_typed(values, _ref, pa.string()))
 
 
+def _json_texts(lists: list[Any]) -> tuple[pa.Array, list[int]]:
+    """Lists as compact JSON text; an unreadable one is '[]' (the contract's lists are never
+    null) and its position is reported, so the row is quarantined rather than applied."""
+    invalid = [i for i, v in enumerate(lists) if v is _INVALID]
+    texts = ["[]" if v is _INVALID else orjson.dumps(v).decode() for v in lists]
+    return pa.array(texts, pa.string()), invalid
+
+
 def _json_list_column(read: Callable[[Any], Any]) -> Converter:
-    def convert(values: list[Any]) -> tuple[pa.Array, list[int]]:
-        lists = [read(v) for v in values]
-        invalid = [i for i, v in enumerate(lists) if v is _INVALID]
-        texts = [None if v is _INVALID else orjson.dumps(v).decode() for v in lists]
-        return pa.array(texts, pa.string()), invalid
-
-    return convert
+    return lambda values, _reading: _json_texts([read(v) for v in values])
 
 
-def _parsed_column(read: Callable[[Any], Any], arrow_type: pa.DataType) -> Converter:
-    """Dates and date-times: one Arrow cast for the page, per-value parsing only as a fallback."""
+def _grades_column(values: list[Any], reading: _Reading) -> tuple[pa.Array, list[int]]:
+    lists = []
+    for value in values:
+        items = _items(value)
+        if items is not _INVALID and not CEDS_GRADES.issuperset(items):
+            items = [_grade(item, reading.tolerated) for item in items]
+        lists.append(items)
+    return _json_texts(lists)
 
-    def convert(values: list[Any]) -> tuple[pa.Array, list[int]]:
+
+def _grade(sent: str, tolerated: Tolerated) -> str:
+    code = ceds_grade(sent)
+    if code is None:
+        tolerated.non_ceds_grade(sent)
+        return sent
+    if code != sent:
+        tolerated.add(GRADE_MAPPED)
+    return code
+
+
+def _status_column(values: list[Any], reading: _Reading) -> tuple[pa.Array, list[int]]:
+    reading.tolerated.add(EMPTY_STATUS_AS_ACTIVE, values.count(""))
+    return _typed(values, _status, pa.string())
+
+
+def _timestamp_column(values: list[Any], reading: _Reading) -> tuple[pa.Array, list[int]]:
+    """Date-times to UTC: with an offset as sent, without one in the district's time zone.
+
+    One Arrow cast per page for each style; per-value parsing only for a page mixing styles or
+    holding a value Arrow cannot read."""
+    strings = _strings(values, reading)
+    if strings is None:
+        return _timestamps_one_by_one(values, reading)
+    styles = reading.tolerated.timestamps
+    present = len(strings) - strings.null_count
+    try:
+        parsed = strings.cast(_UTC_MICROS)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        pass
+    else:
+        styles.update({OFFSET: present, MISSING: strings.null_count})
+        return parsed, []
+    try:
+        naive = strings.cast(pa.timestamp("us"))
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return _timestamps_one_by_one(values, reading)
+    local = pc.assume_timezone(
+        naive, reading.zone.key, ambiguous="earliest", nonexistent="earliest"
+    )
+    date_only = pc.sum(pc.equal(pc.utf8_length(strings), len("2026-08-01"))).as_py() or 0
+    styles.update({NAIVE: present - date_only, DATE_ONLY: date_only, MISSING: strings.null_count})
+    reading.tolerated.add(LOCAL_TIMESTAMP, present - date_only)
+    reading.tolerated.add(DATE_ONLY_TIMESTAMP, date_only)
+    return local.cast(_UTC_MICROS), []
+
+
+def _timestamps_one_by_one(values: list[Any], reading: _Reading) -> tuple[pa.Array, list[int]]:
+    styles = reading.tolerated.timestamps
+    read: list[Any] = []
+    for value in values:
+        if value is None or value == "":
+            styles[MISSING] += 1
+            read.append(None)
+            continue
         try:
-            return pa.array(values, pa.string()).cast(arrow_type), []
-        except (pa.ArrowTypeError, pa.ArrowInvalid):
-            return _typed(values, read, arrow_type)
+            parsed = datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            read.append(_INVALID)
+            continue
+        if parsed.tzinfo is not None:
+            styles[OFFSET] += 1
+            read.append(parsed.astimezone(UTC))
+            continue
+        style = DATE_ONLY if len(value) == len("2026-08-01") else NAIVE
+        styles[style] += 1
+        reading.tolerated.add(DATE_ONLY_TIMESTAMP if style == DATE_ONLY else LOCAL_TIMESTAMP)
+        read.append(parsed.replace(tzinfo=reading.zone).astimezone(UTC))
+    reading.tolerated.add(EMPTY_AS_ABSENT, values.count(""))
+    return _typed(read, lambda v: v, _UTC_MICROS)
 
-    return convert
+
+def _date_column(values: list[Any], reading: _Reading) -> tuple[pa.Array, list[int]]:
+    """Dates: one Arrow cast for the page, per-value parsing only as a fallback."""
+    strings = _strings(values, reading)
+    if strings is not None:
+        try:
+            return strings.cast(pa.date32()), []
+        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            pass
+    return _typed(values, _date, pa.date32())
+
+
+def _school_year_column(values: list[Any], reading: _Reading) -> tuple[pa.Array, list[int]]:
+    years = [_school_year(v) for v in values]
+    reading.tolerated.add(SCHOOL_YEAR_AS_YEAR, len(years) - years.count(None))
+    return pa.array(years, pa.string()), []
+
+
+def _school_year_ref_column(values: list[Any], reading: _Reading) -> tuple[pa.Array, list[int]]:
+    """A course's school year as a GUIDRef; a 1.0-style year is no reference (see above)."""
+    return _ref_column([None if _school_year(v) else v for v in values], reading)
 
 
 TEXT: Converter = _text_column
 REF: Converter = _ref_column
 LIST: Converter = _json_list_column(_items)
 REF_LIST: Converter = _json_list_column(_ref_items)
+GRADES: Converter = _grades_column
 BOOL: Converter = _converter(_boolean, pa.bool_())
-STATUS: Converter = _converter(_status, pa.string())
-TIMESTAMP: Converter = _parsed_column(_timestamp, _UTC_MICROS)
-DATE: Converter = _parsed_column(_date, pa.date32())
+STATUS: Converter = _status_column
+TIMESTAMP: Converter = _timestamp_column
+DATE: Converter = _date_column
 
 _COMMON = {
     "sourced_id": ("sourcedId", TEXT),
@@ -229,12 +432,12 @@ SOURCES: Mapping[str, Mapping[str, tuple[str, Converter]]] = {
     "orgs": {
         "name": ("name", TEXT),
         "identifier": ("identifier", TEXT),
-        "org_type": ("type", TEXT),
+        "org_type": ("type", _enumeration(ORG_TYPES)),
         "parent_sourced_id": ("parent", REF),
     },
     "academic_sessions": {
         "title": ("title", TEXT),
-        "session_type": ("type", TEXT),
+        "session_type": ("type", _enumeration(SESSION_TYPES)),
         "start_date": ("startDate", DATE),
         "end_date": ("endDate", DATE),
         "school_year": ("schoolYear", TEXT),
@@ -243,30 +446,31 @@ SOURCES: Mapping[str, Mapping[str, tuple[str, Converter]]] = {
     "courses": {
         "title": ("title", TEXT),
         "course_code": ("courseCode", TEXT),
-        "school_year_sourced_id": ("schoolYear", REF),
+        "school_year_sourced_id": ("schoolYear", _school_year_ref_column),
+        "school_year": ("schoolYear", _school_year_column),
         "org_sourced_id": ("org", REF),
-        "grades": ("grades", LIST),
+        "grades": ("grades", GRADES),
     },
     "classes": {
         "title": ("title", TEXT),
         "class_code": ("classCode", TEXT),
-        "class_type": ("classType", TEXT),
+        "class_type": ("classType", _enumeration(CLASS_TYPES)),
         "location": ("location", TEXT),
         "periods": ("periods", LIST),
-        "grades": ("grades", LIST),
+        "grades": ("grades", GRADES),
         "course_sourced_id": ("course", REF),
         "school_sourced_id": ("school", REF),
         "term_sourced_ids": ("terms", REF_LIST),
     },
     "users": {
-        "role": ("role", TEXT),
+        "role": ("role", _enumeration(USER_ROLES)),
         "given_name": ("givenName", TEXT),
         "family_name": ("familyName", TEXT),
         "middle_name": ("middleName", TEXT),
         "email": ("email", TEXT),
         "username": ("username", TEXT),
         "identifier": ("identifier", TEXT),
-        "grades": ("grades", LIST),
+        "grades": ("grades", GRADES),
         "enabled": ("enabledUser", BOOL),
         "org_sourced_ids": ("orgs", REF_LIST),
     },
@@ -274,7 +478,7 @@ SOURCES: Mapping[str, Mapping[str, tuple[str, Converter]]] = {
         "user_sourced_id": ("user", REF),
         "class_sourced_id": ("class", REF),
         "school_sourced_id": ("school", REF),
-        "role": ("role", TEXT),
+        "role": ("role", _enumeration(ENROLLMENT_ROLES)),
         "is_primary": ("primary", BOOL),
         "begin_date": ("beginDate", DATE),
         "end_date": ("endDate", DATE),
@@ -288,15 +492,24 @@ def _is_guardian(record: dict[str, Any]) -> bool:
 
 
 def normalize_records(
-    entity: Entity, records: Sequence[dict[str, Any]], *, include_guardians: bool = False
+    entity: Entity,
+    records: Sequence[dict[str, Any]],
+    *,
+    include_guardians: bool = False,
+    timezone: str = "UTC",
+    tolerated: Tolerated | None = None,
 ) -> pa.Table:
-    """One page of provider records -> an Arrow table with exactly `entity.all_columns`."""
+    """One page of provider records -> an Arrow table with exactly `entity.all_columns`.
+
+    `timezone`: the district's, for timestamps sent without an offset. `tolerated`: the pull's
+    tally, updated with what this page needed (a throwaway one when None)."""
     if entity.name == "users" and not include_guardians:
         records = [r for r in records if not _is_guardian(r)]
+    reading = _Reading(ZoneInfo(timezone), tolerated if tolerated is not None else Tolerated())
     arrays: list[pa.Array] = []
     invalid_by_row: dict[int, list[str]] = {}
-    for column, (field, convert) in {**_COMMON, **SOURCES[entity.name]}.items():
-        array, invalid = convert([r.get(field) for r in records])
+    for column, (field_name, convert) in {**_COMMON, **SOURCES[entity.name]}.items():
+        array, invalid = convert([r.get(field_name) for r in records], reading)
         arrays.append(array)
         for row in invalid:
             invalid_by_row.setdefault(row, []).append(column)
@@ -323,10 +536,6 @@ def to_frame(entity: Entity, tables: Iterable[pa.Table]) -> pd.DataFrame:
     return frame.astype(entity.dtypes())
 
 
-def normalize(
-    entity: Entity, records: Sequence[dict[str, Any]], *, include_guardians: bool = False
-) -> pd.DataFrame:
+def normalize(entity: Entity, records: Sequence[dict[str, Any]], **options: Any) -> pd.DataFrame:
     """Convenience for one batch of records: `to_frame(normalize_records(...))`."""
-    return to_frame(
-        entity, [normalize_records(entity, records, include_guardians=include_guardians)]
-    )
+    return to_frame(entity, [normalize_records(entity, records, **options)])

@@ -19,6 +19,7 @@ from rostering_pipeline_tests.appdb.reconcile_support import (
     dump,
     engine_for,
     enrollment,
+    frame,
     roster,
     rows_of,
     sync_runs,
@@ -86,7 +87,25 @@ def test_initial_apply_inserts_every_row_and_user_school(engine, district):
     assert run["counts"]["users"]["inserted"] == 5
     with engine.connect() as conn:
         mark = conn.execute(sa.select(tables.districts.c.delta_high_water_mark)).scalar_one()
-    assert naive(mark) == naive(MODIFIED)
+    assert naive(mark) == naive(T0)  # no provider clock given: the run's own start
+
+
+def high_water_mark(engine: sa.Engine) -> datetime:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(tables.districts.c.delta_high_water_mark)).scalar_one()
+
+
+def test_the_high_water_mark_is_the_provider_clock_given_never_a_future_stamp(engine, district):
+    frames = roster()
+    users = rows_of(frames, "users")
+    users[0]["source_modified_at"] = datetime(2099, 1, 1, tzinfo=UTC)  # a misconfigured clock
+    frames["users"] = frame("users", users)
+    clock = T0 - timedelta(minutes=20)  # the provider's Date when the run's first pull began
+    apply(engine, district, frames, now=T0, high_water_mark=clock)
+    assert naive(high_water_mark(engine)) == naive(clock)
+    assert naive(row(engine, tables.users, users[0]["sourced_id"])["source_modified_at"]) == (
+        datetime(2099, 1, 1)
+    )
 
 
 def test_rerun_with_same_frames_changes_nothing(engine, district):
@@ -100,7 +119,11 @@ def test_rerun_with_same_frames_changes_nothing(engine, district):
             [k for k in counts if k != "unchanged"], 0
         ), name
         assert counts["unchanged"] > 0
-    assert dump(engine) == before
+    after = dump(engine)
+    assert {k: v for k, v in after.items() if k != "districts"} == {
+        k: v for k, v in before.items() if k != "districts"
+    }
+    assert naive(high_water_mark(engine)) == naive(T1)  # the only change: where deltas start
 
 
 def test_update_touches_only_changed_rows(engine, district):
@@ -381,3 +404,40 @@ def test_preview_applies_nothing_and_reports_the_diff(engine, district):
     run = sync_runs(engine, district)[-1]
     assert run["status"] == "preview" and run["counts"]["enrollments"]["deactivated"] == 1
     assert run["preview"] == '{"schools":["Org s1"]}'
+
+
+def test_a_sourced_id_whose_case_changed_is_the_same_record(engine, district):
+    """`ABC123` -> `abc123` between pulls: same person, same row, new spelling; their school links
+    and enrollments follow; never a deactivated row and a new one."""
+    apply(engine, district, roster(), now=T0)
+    before = row(engine, tables.users, "u1")
+    users = rows_of(roster(), "users")
+    users[2]["sourced_id"] = "U1"  # u1 re-spelled
+    enrollments = rows_of(roster(), "enrollments")
+    enrollments[2]["user_sourced_id"] = "U1"
+    frames = {**roster(), "users": frame("users", users)}
+    frames["enrollments"] = frame("enrollments", enrollments)
+
+    result = apply(engine, district, frames, now=T1)
+
+    assert result.counts["users"]["id_case_changed"] == 1
+    assert result.counts["users"]["inserted"] == result.counts["users"]["deactivated"] == 0
+    after = row(engine, tables.users, "U1")
+    assert after["id"] == before["id"] and after["active"]
+    assert naive(after["first_seen_at"]) == naive(T0)
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(tables.users.c.sourced_id)).scalars().all()
+    assert "u1" not in stored
+    assert "U1/s1" in active_rows(engine, tables.user_schools, district)
+    assert result.counts["user_schools"]["deactivated"] == 0
+    assert row(engine, tables.enrollments, "e3")["user_sourced_id"] == "U1"
+
+
+def test_an_ambiguous_case_change_is_left_to_the_ordinary_diff(engine, district):
+    """Two pulled ids that differ from a stored one only in case: no guessing which is it."""
+    users = rows_of(roster(), "users")
+    apply(engine, district, {**roster(), "users": frame("users", [*users, {"sourced_id": "ab"}])})
+    respelled = [*users, {"sourced_id": "AB"}, {"sourced_id": "Ab"}]
+    result = apply(engine, district, {**roster(), "users": frame("users", respelled)}, now=T1)
+    assert result.counts["users"]["id_case_changed"] == 0
+    assert (result.counts["users"]["inserted"], result.counts["users"]["deactivated"]) == (2, 1)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from rostering_pipeline.appdb.tables import ROSTER_TABLES
-from rostering_pipeline.defs.extract import DELTA_OVERLAP
 from rostering_pipeline.districts import get_district
+from rostering_pipeline.oneroster.profile import DEFAULT_DELTA_OVERLAP as DELTA_OVERLAP
 from rostering_pipeline.runner import run_sync
 from rostering_pipeline_tests.e2e import active, register
 

@@ -183,7 +183,10 @@ class SigningProvider(BaseHTTPRequestHandler):
             for n, v in (p.split("=", 1) for p in authorization.removeprefix("OAuth ").split(","))
         ).get("oauth_signature")
         valid = signature == expected_signature("GET", host + self.path, authorization, SECRET)
-        self.answer(200 if valid else 401, {"users": self.rows} if valid else {})
+        query = dict(parse_qsl(urlsplit(self.path).query))
+        offset, limit = int(query.get("offset", 0)), int(query.get("limit", 100))
+        page = self.rows[offset : offset + limit]
+        self.answer(200 if valid else 401, {"users": page} if valid else {})
 
     def answer(self, status: int, body: dict) -> None:
         payload = orjson.dumps(body)
@@ -223,7 +226,9 @@ def test_oauth1_signs_every_query_parameter_including_quotes_spaces_and_gt(signi
     with OneRosterClient(oauth1_config(base_url)) as client:
         result = client.fetch(USERS, modified_since=since)
     assert len(result.frame) == 3
-    ((path, authorization),) = handler.received
+    # a filtered pull pages until an empty page: the second request is signed the same way
+    (path, authorization), (after, _) = handler.received
+    assert dict(parse_qsl(urlsplit(after).query))["offset"] == "3"
     assert 'oauth_signature_method="HMAC-SHA256"' in authorization
     assert 'oauth_consumer_key="consumer-1"' in authorization
     sent = dict(parse_qsl(urlsplit(path).query))

@@ -1,0 +1,82 @@
+"""sourcedIds whose case changes between pulls (`ABC123` -> `abc123`): the same record.
+
+Some providers re-spell identifiers (a migration, a case-insensitive SIS). Matched exactly, such a
+record would be deactivated and inserted again: a person split in two, their history lost. Before
+an entity is applied, each stored row absent from the pull whose id equals a new pulled id but
+for case takes the new spelling, when the match is one to one.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from rostering_pipeline.appdb import tables
+from rostering_pipeline.appdb.prepare import KEEP
+
+_CHUNK = 10_000  # bound parameters per statement: both databases cap them
+
+
+def follow_id_case_changes(
+    conn: sa.Connection, target: sa.Table, staged: sa.Table, district_id: int, now: datetime
+) -> dict[str, str]:
+    """Re-spell the stored ids the pull spells differently; returns {old id: new id}.
+
+    Cheap when nothing changed: new pulled ids are found by the unique index, and only when there
+    are some (and stored rows at all) is the district's table scanned for their lowercase."""
+    in_district = target.c.district_id == district_id
+    if conn.execute(sa.select(target.c.id).where(in_district).limit(1)).first() is None:
+        return {}  # a first sync: nothing to re-spell
+    new_ids = sa.select(staged.c.sourced_id).where(
+        staged.c.op != KEEP,
+        staged.c.sourced_id.is_not(None),
+        ~sa.exists().where(in_district, target.c.sourced_id == staged.c.sourced_id),
+    )
+    new = conn.execute(new_ids).scalars().all()
+    if not new:
+        return {}
+    by_lower: dict[str, list[str]] = defaultdict(list)
+    for sourced_id in new:
+        by_lower[sourced_id.lower()].append(sourced_id)
+    lowers = list(by_lower)
+    candidates: dict[str, list[str]] = defaultdict(list)
+    for start in range(0, len(lowers), _CHUNK):
+        stored = conn.execute(
+            sa.select(target.c.sourced_id).where(
+                in_district,
+                sa.func.lower(target.c.sourced_id).in_(lowers[start : start + _CHUNK]),
+                ~sa.exists().where(staged.c.sourced_id == target.c.sourced_id),
+            )
+        ).scalars()
+        for sourced_id in stored:
+            candidates[sourced_id.lower()].append(sourced_id)
+    renamed = {
+        olds[0]: by_lower[lower][0]
+        for lower, olds in candidates.items()
+        if len(olds) == 1 and len(by_lower[lower]) == 1  # one to one, or left alone
+    }
+    if renamed:
+        conn.execute(
+            sa.update(target)
+            .where(in_district, target.c.sourced_id == sa.bindparam("old_id"))
+            .values(sourced_id=sa.bindparam("new_id"), updated_at=now),
+            [{"old_id": old, "new_id": new} for old, new in renamed.items()],
+        )
+    return renamed
+
+
+def respell_school_links(
+    conn: sa.Connection, column: str, renamed: dict[str, str], district_id: int
+) -> None:
+    """Carry users' or schools' new spellings into `user_schools`, keyed by them."""
+    if not renamed:
+        return
+    links = tables.user_schools
+    conn.execute(
+        sa.update(links)
+        .where(links.c.district_id == district_id, links.c[column] == sa.bindparam("old_id"))
+        .values({column: sa.bindparam("new_id")}),
+        [{"old_id": old, "new_id": new} for old, new in renamed.items()],
+    )
