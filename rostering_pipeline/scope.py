@@ -10,6 +10,8 @@ from collections.abc import Collection
 import orjson
 import pandas as pd
 
+from rostering_pipeline.oneroster.entities import INVALID_FIELDS
+
 
 def restrict_to_schools(
     entity: str,
@@ -40,12 +42,16 @@ def _keep(frame: pd.DataFrame, mask: pd.Series) -> pd.DataFrame:
 
 
 def _restrict_users(frame: pd.DataFrame, schools: set[str]) -> pd.DataFrame:
-    """Users linked to an allowed school keep only their allowed links; the others are dropped."""
+    """Users linked to an allowed school keep only their allowed links; the others are dropped.
+    A user whose org list could not be read stays, to be quarantined with what depends on it:
+    dropping it would turn its enrollments into unknown references."""
     kept_orgs = [
         [org for org in orgjson_list if org in schools]
         for orgjson_list in map(orjson.loads, frame["org_sourced_ids"])
     ]
+    unreadable = frame[INVALID_FIELDS].str.contains("org_sourced_ids", regex=False)
     mask = pd.Series([bool(orgs) for orgs in kept_orgs], index=frame.index)
+    mask |= unreadable.fillna(False).astype(bool)
     out = frame[mask].copy()
     out["org_sourced_ids"] = pd.array(
         [orjson.dumps(orgs).decode() for orgs, keep in zip(kept_orgs, mask, strict=True) if keep],

@@ -19,6 +19,7 @@ from rostering_pipeline.devserver import (
     ProviderSettings,
     Quirks,
 )
+from rostering_pipeline.devserver.feeds import FeedQuirks, parse_feed
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -79,6 +80,14 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 @click.option("--duplicate-across-pages", is_flag=True)
 @click.option("--repeat-first-page", is_flag=True)
 @click.option("--no-extra-fields", is_flag=True, help="Leave out password, phone, metadata...")
+@click.option(
+    "--feed",
+    "feed_knobs",
+    multiple=True,
+    metavar="KNOB[=VALUE]",
+    help="What real servers send beyond the spec, e.g. --feed enum_case --feed "
+    "timestamps=date_only --feed future_dated_users=3 (devserver/feeds.py lists them).",
+)
 def dev_provider(**o: object) -> None:
     """Serve a synthetic district over OneRoster 1.1 until interrupted."""
     secret = DEMO_CLIENT_SECRET
@@ -111,6 +120,7 @@ def dev_provider(**o: object) -> None:
             total_count=not o["no_total_count"], link_header=not o["no_link_header"],
             duplicate_across_pages=o["duplicate_across_pages"],
             repeat_first_page=o["repeat_first_page"], extra_fields=not o["no_extra_fields"],
+            feed=_feed(o["feed_knobs"]),
         ),
     )  # fmt: skip
     if o["host"] not in LOOPBACK:
@@ -130,6 +140,13 @@ def dev_provider(**o: object) -> None:
         click.echo("  Ctrl-C stops it.")
         with contextlib.suppress(KeyboardInterrupt):
             stopped.wait()
+
+
+def _feed(knobs: tuple[str, ...]) -> FeedQuirks:
+    try:
+        return parse_feed(knobs)
+    except (ValueError, TypeError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--feed") from None
 
 
 def _spec(o: dict[str, object]) -> DistrictSpec:

@@ -7,6 +7,8 @@ import gc
 import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, time, timedelta
+from email.utils import format_datetime
 from random import Random
 from urllib.parse import parse_qsl, quote, urlencode
 
@@ -25,8 +27,9 @@ from rostering_pipeline.devserver.catalog import (
     SINGLE_ITEM_PATHS,
     Collection,
 )
-from rostering_pipeline.devserver.daily import DayChanges, advance_day
+from rostering_pipeline.devserver.daily import DayChanges, advance_day, edit_now
 from rostering_pipeline.devserver.faults import DEFAULT_SLOW_S, FaultPlan
+from rostering_pipeline.devserver.feeds import FeedQuirks, with_feed_quirks
 from rostering_pipeline.devserver.query import Query, QueryError, parse_query, select
 from rostering_pipeline.devserver.records import Record
 from rostering_pipeline.devserver.serialize import (
@@ -90,6 +93,18 @@ class Provider:
         self._by_status: Counter[int] = Counter()
         self._views: OrderedDict[tuple, list[Record]] = OrderedDict()
         self.wire_cache = WireCache()
+        # The provider's clock on its simulated calendar: this time of the district's day (the
+        # day's changes are stamped at its midnight). Sent as `Date`, it is what a sync's
+        # high-water mark is read from, as with a real provider.
+        self.clock_time = time(12, 0)
+
+    def clock(self) -> datetime:
+        day = self.district.spec.start + timedelta(days=self.district.day)
+        return datetime.combine(day, self.clock_time, UTC)
+
+    def edit(self, table: str, sourced_id: str, **fields: object) -> Record:
+        """A change made now, on the provider's clock (e.g. between two deltas of one day)."""
+        return edit_now(self.district, table, sourced_id, self.clock(), **fields)
 
     @property
     def faults(self) -> Faults:
@@ -167,6 +182,17 @@ class Provider:
                 self._views.popitem(last=False)
         return rows
 
+    def feed_context(self, feed: FeedQuirks) -> tuple[dict[str, str], dict[str, int]]:
+        """What the feed knobs need of the district: each session's school year, and the first
+        students (by sourcedId) the counted knobs apply to."""
+        if not feed.any:
+            return {}, {}
+        tables = self.district.tables
+        years = {r.sourcedId: r.schoolYear for r in tables["academicSessions"].records}
+        wanted = max(feed.future_dated_users, feed.refs_without_sourced_id)
+        students = [r.sourcedId for r in tables["users"].records if r.role == "student"]
+        return years, {sourced_id: rank for rank, sourced_id in enumerate(students[:wanted])}
+
 
 def _settle_heap() -> None:
     """Move the district's millions of long-lived objects out of the garbage collector's sight:
@@ -187,7 +213,9 @@ def build_app(provider: Provider) -> Starlette:
 def _endpoint(provider: Provider, handler):
     async def endpoint(request: Request) -> Response:
         provider.count("requests")
-        return provider.answered(await handler(provider, request))
+        response = await handler(provider, request)
+        response.headers["Date"] = format_datetime(provider.clock(), usegmt=True)
+        return provider.answered(response)
 
     return endpoint
 
@@ -259,6 +287,7 @@ def _answer(
         wire_fields=WIRE_FIELDS[collection.table],
         scalar_fields=SCALAR_FIELDS[collection.table],
         inactive_status=quirks.inactive_status,
+        stamps=quirks.feed.filter_stamps,
     )
     table, wire_quirks = collection.table, quirks
     extras = EXTRA_FIELDS.intersection(WIRE_FIELDS[table])
@@ -267,7 +296,9 @@ def _answer(
     style = WireStyle.for_request(origin, wire_quirks)
     # read before the overrides: an edit in between leaves the cache stale for one request only
     revision = (id(provider.district), provider.district.revision, provider.tampering.revision)
-    plain = shaper(table, style)
+    plain = with_feed_quirks(
+        shaper(table, style), table, quirks.feed, *provider.feed_context(quirks.feed)
+    )
     served = provider.tampering.shaper(table, plain)
     # overrides may add fields, so a tampered shape is always narrowed
     shape = selecting(served, query.fields, sent_fields(table, style) if served is plain else None)
@@ -288,10 +319,16 @@ def _answer(
     page = provider.wire_cache.encoded(
         revision, (table, style, selection), rows[start : start + limit], shape
     )
-    body = collection_body(_envelope(collection, quirks), page)
+    if quirks.feed.bare_array:
+        body = b"[" + b",".join(page) + b"]"
+    else:
+        body = collection_body(_envelope(collection, quirks), page)
     headers = {}
     if quirks.total_count:
-        headers["X-Total-Count"] = str(len(rows))
+        counted = rows
+        if quirks.feed.totals_ignore_filter and query.filter is not None:
+            counted = provider.rows(collection, replace(query, filter=None))
+        headers["X-Total-Count"] = str(len(counted))
     if quirks.link_header:
         link = _link_header(f"{origin}{API_PREFIX}/{name}", request, query.offset, limit, len(rows))
         if link:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from random import Random
 
 from rostering_pipeline.devserver.names import FAMILY_NAMES
@@ -305,3 +306,16 @@ def _change_teachers(edits: _Edits, roster: _Roster, gen: Generator, classes: li
                 )
             ],
         )
+
+
+def edit_now(
+    district: District, table: str, sourced_id: str, at: datetime, **fields: object
+) -> Record:
+    """One record changed at `at` (the provider's clock), outside the daily walk."""
+    record = district.tables[table].get(sourced_id)
+    if record is None:
+        raise KeyError(f"no {table} record {sourced_id}")
+    edits = _Edits(f"{at.astimezone(UTC):%Y-%m-%dT%H:%M:%S}.{at.microsecond // 1000:03d}Z")
+    changed = edits.update(table, record, **fields)
+    edits.apply(district, district.day)
+    return changed

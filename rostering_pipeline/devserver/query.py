@@ -40,9 +40,17 @@ class Predicate:
     field: str
     op: str
     value: str  # normalized: dateLastModified in the stored format, `~` values casefolded
+    # How this provider compares dateLastModified: exact | by_day (dates only) | blank (its rows
+    # carry none, so no date matches)
+    stamps: str = "exact"
 
     def matcher(self) -> Callable[[Record], bool]:
         get, compare, wanted = attrgetter(self.field), _OPS[self.op], self.value
+        if self.field == "dateLastModified" and self.stamps == "by_day":
+            day = wanted[:10]
+            return lambda r: compare((get(r) or "")[:10], day)
+        if self.field == "dateLastModified" and self.stamps == "blank":
+            return lambda r: compare("", wanted)
         return lambda r: compare(get(r) or "", wanted)
 
 
@@ -78,6 +86,7 @@ def parse_query(
     wire_fields: tuple[str, ...],
     scalar_fields: frozenset[str],
     inactive_status: bool = False,
+    stamps: str = "exact",
 ) -> Query:
     sort = params.get("sort") or None
     if sort is not None and sort not in scalar_fields:
@@ -92,7 +101,7 @@ def parse_query(
         sort=sort,
         descending=order == "desc",
         fields=_fields(params.get("fields"), wire_fields),
-        filter=parse_filter(text, scalar_fields, inactive_status) if text else None,
+        filter=parse_filter(text, scalar_fields, inactive_status, stamps) if text else None,
     )
 
 
@@ -115,21 +124,29 @@ def _fields(raw: str | None, wire_fields: tuple[str, ...]) -> tuple[str, ...] | 
     return names
 
 
-def parse_filter(text: str, scalar_fields: frozenset[str], inactive_status: bool = False) -> Filter:
+def parse_filter(
+    text: str, scalar_fields: frozenset[str], inactive_status: bool = False, stamps: str = "exact"
+) -> Filter:
     match = _FILTER.fullmatch(text)
     if match is None:
         raise QueryError(
             400, "invalid_filter_field", "filter must be field op 'value' [AND|OR ...]"
         )
     g = match.groups()
-    first = _predicate(g[0], g[1], g[2], scalar_fields, inactive_status)
+    first = _predicate(g[0], g[1], g[2], scalar_fields, inactive_status, stamps)
     if g[3] is None:
         return Filter(first)
-    return Filter(first, g[3], _predicate(g[4], g[5], g[6], scalar_fields, inactive_status))
+    second = _predicate(g[4], g[5], g[6], scalar_fields, inactive_status, stamps)
+    return Filter(first, g[3], second)
 
 
 def _predicate(
-    field: str, op: str, raw: str, scalar_fields: frozenset[str], inactive_status: bool
+    field: str,
+    op: str,
+    raw: str,
+    scalar_fields: frozenset[str],
+    inactive_status: bool,
+    stamps: str,
 ) -> Predicate:
     if field not in scalar_fields:
         raise QueryError(400, "invalid_filter_field", f"cannot filter on '{field}'")
@@ -140,7 +157,7 @@ def _predicate(
         value = "tobedeleted"  # this provider says inactive where it stores tobedeleted
     if op == "~":
         value = value.casefold()
-    return Predicate(field, op, value)
+    return Predicate(field, op, value, stamps)
 
 
 def _stored_timestamp(value: str) -> str:

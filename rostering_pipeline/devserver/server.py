@@ -13,6 +13,7 @@ from rostering_pipeline.devserver.app import ConnectionDropped, Provider, Stats,
 from rostering_pipeline.devserver.catalog import API_PREFIX
 from rostering_pipeline.devserver.daily import DayChanges
 from rostering_pipeline.devserver.faults import DEFAULT_SLOW_S
+from rostering_pipeline.devserver.records import Record
 from rostering_pipeline.devserver.settings import Faults, ProviderSettings, Quirks
 from rostering_pipeline.devserver.synthetic import District
 from rostering_pipeline.devserver.tamper import Tampering
@@ -54,7 +55,11 @@ class ProviderServer:
         sock.bind((self.host, self._port))
         self._port = sock.getsockname()[1]
         config = uvicorn.Config(
-            build_app(self.provider), log_level="warning", access_log=False, lifespan="off"
+            build_app(self.provider),
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            date_header=False,  # the provider sends its own clock (Provider.clock)
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
@@ -145,6 +150,10 @@ class ProviderServer:
 
     def advance_day(self) -> DayChanges:
         return self.provider.advance_day()
+
+    def edit(self, table: str, sourced_id: str, **fields: object) -> Record:
+        """A record changed now, on the provider's clock (`provider.clock_time` of its day)."""
+        return self.provider.edit(table, sourced_id, **fields)
 
     @property
     def stats(self) -> Stats:

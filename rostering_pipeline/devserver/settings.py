@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from rostering_pipeline.devserver.feeds import FeedQuirks
 from rostering_pipeline.devserver.synthetic import DistrictSpec
 
 DEMO_CLIENT_ID = "demo-client"
@@ -44,6 +45,7 @@ class Quirks:
     duplicate_across_pages: bool = False  # page k+1 starts with the last row of page k
     repeat_first_page: bool = False  # every offset returns the first page
     extra_fields: bool = True  # also send password, phone, sms, userIds, agents, metadata
+    feed: FeedQuirks = field(default_factory=FeedQuirks)  # what real servers send beyond the spec
 
 
 @dataclass(frozen=True)

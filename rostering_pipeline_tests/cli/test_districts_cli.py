@@ -319,3 +319,30 @@ def test_rotate_secrets(engine, monkeypatch):
     assert registry.client_secret(d, SecretBox.from_env()) == SECRET
     monkeypatch.setenv("ROSTERING_SECRET_KEYS", "k1:short")
     assert "ROSTERING_SECRET_KEYS key 'k1' is" in refused("districts", "rotate-secrets")
+
+
+def test_delta_overlap_is_set_shown_and_cleared(env):
+    ok(*ADD, input=SECRET)
+    assert "delta overlap: 1h (default)" in ok("districts", "show", "north")
+    assert "provider profile: none yet" in ok("districts", "show", "north")
+    ok("districts", "update", "north", "--delta-overlap", "90m")
+    shown = ok("districts", "show", "north")
+    assert "delta overlap: 1h30m (set for the district)" in shown
+    assert json.loads(ok("districts", "show", "north", "--json"))["delta_policy"] == {
+        "overlap_seconds": 5400,
+        "overlap_reason": "set for the district",
+        "runs_full_because": None,
+    }
+    ok("districts", "update", "north", "--delta-overlap", "")
+    assert "delta overlap: 1h (default)" in ok("districts", "show", "north")
+    assert "is not like 90m, 1h or 1d" in refused(
+        "districts", "update", "north", "--delta-overlap", "soon"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90m", 5400), ("1h", 3600), ("1d", 86400), ("1d 12h", 129600)]
+)
+def test_durations(text, seconds):
+    assert registry.parse_duration(text) == seconds
+    assert registry.parse_duration(registry.format_duration(seconds)) == seconds

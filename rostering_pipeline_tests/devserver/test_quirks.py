@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from email.utils import parsedate_to_datetime
+
+import pytest
 
 from rostering_pipeline.devserver import Quirks
+from rostering_pipeline.devserver.feeds import FUTURE_STAMP, FeedQuirks, parse_feed
 
 NEVER_STORED = {"password", "phone", "sms", "userIds", "agents", "metadata"}
 
@@ -121,3 +125,90 @@ def test_extra_fields_we_must_never_store(server, api):
     users = api.get("/users", params={"limit": 1000}).json()["users"]
     assert not any(NEVER_STORED & set(u) for u in users)
     assert {u["role"] for u in users} >= {"guardian", "parent", "relative", "student"}
+
+
+# --- what real servers send beyond the spec (devserver/feeds.py) -----------------------------
+
+
+def _feed(server, **knobs) -> None:
+    server.quirks = replace(Quirks(), feed=FeedQuirks(**knobs))
+
+
+def test_the_provider_clock_is_its_date_header(server, api):
+    response = api.get("/orgs")
+    assert parsedate_to_datetime(response.headers["Date"]) == server.provider.clock()
+    assert len(response.headers.get_list("Date")) == 1
+
+
+def test_feed_enumerations_in_title_case(server, api):
+    _feed(server, enum_case=True)
+    classes = api.get("/classes", params={"limit": 50}).json()["classes"]
+    assert {c["classType"] for c in classes} <= {"Homeroom", "Scheduled"}
+    assert {c["status"] for c in classes} == {"Active"}
+    users = api.get("/users", params={"limit": 50}).json()["users"]
+    assert {u["role"][0] for u in users} <= set("AGPST")
+
+
+def test_feed_csv_blanks_and_a_date_filter_that_matches_nothing(server, api):
+    _feed(server, csv_blanks=True)
+    users = api.get("/users", params={"limit": 20}).json()["users"]
+    assert {u["dateLastModified"] for u in users} == {""}
+    assert {u["status"] for u in users} == {""}
+    since = {"filter": "dateLastModified>'2000-01-01T00:00:00Z'"}
+    assert api.get("/users", params=since).json()["users"] == []
+
+
+def test_feed_timestamps_naive_and_date_only_compared_by_day(server, api):
+    _feed(server, timestamps="naive", local_zone="Europe/Oslo")
+    stamp = api.get("/orgs").json()["orgs"][0]["dateLastModified"]
+    assert len(stamp) == len("2026-08-17 02:00:00") and "T" not in stamp
+    _feed(server, timestamps="date_only", local_zone="UTC")
+    record = server.district.tables["users"].records[0]
+    server.edit("users", record.sourcedId, givenName="Changed")  # stamped at the clock's noon
+    day = server.provider.clock().date().isoformat()
+    later_that_day = {"filter": f"dateLastModified>'{day}T18:00:00Z'"}
+    assert api.get("/users", params=later_that_day).json()["users"] == []  # same day: not >
+    day_before = {"filter": f"dateLastModified>'{day}T00:00:00Z'", "limit": 1000}
+    served = api.get("/users", params=day_before).json()["users"]
+    assert record.sourcedId not in {u["sourcedId"] for u in served}  # by day: not after
+    assert api.get(f"/users/{record.sourcedId}").json()["user"]["dateLastModified"] == day
+
+
+def test_feed_totals_ignore_the_filter(server, api):
+    _feed(server, totals_ignore_filter=True)
+    response = api.get("/users", params={"filter": "dateLastModified>'2099-01-01T00:00:00Z'"})
+    assert response.json()["users"] == []
+    assert int(response.headers["X-Total-Count"]) == len(server.district.tables["users"])
+
+
+def test_feed_school_year_grades_future_stamps_bare_refs_and_bare_arrays(server, api):
+    _feed(server, school_year_as_year=True, non_ceds_grades=True, future_dated_users=2,
+          refs_without_sourced_id=1)  # fmt: skip
+    course = api.get("/courses").json()["courses"][0]
+    assert course["schoolYear"].isdigit() and len(course["schoolYear"]) == 4
+    classes = api.get("/classes", params={"limit": 200}).json()["classes"]
+    assert any(g.startswith("Year ") for c in classes for g in c["grades"])
+    users = api.get("/users", params={"limit": 2000, "sort": "sourcedId"}).json()["users"]
+    students = [u for u in users if u["role"] == "student"]
+    assert [u["dateLastModified"] for u in students[:3]] == [FUTURE_STAMP] * 2 + [
+        students[2]["dateLastModified"]
+    ]
+    assert "sourcedId" not in students[0]["orgs"][0] and "sourcedId" in students[1]["orgs"][0]
+    _feed(server, bare_array=True)
+    assert isinstance(api.get("/orgs").json(), list)
+
+
+def test_feed_upper_case_user_ids_and_their_references(server, api):
+    _feed(server, upper_case_user_ids=True)
+    user = api.get("/users", params={"limit": 1}).json()["users"][0]
+    assert user["sourcedId"] == user["sourcedId"].upper() != user["sourcedId"].lower()
+    enrollment = api.get("/enrollments", params={"limit": 1}).json()["enrollments"][0]
+    assert enrollment["user"]["sourcedId"] == enrollment["user"]["sourcedId"].upper()
+
+
+def test_feed_knobs_from_the_command_line():
+    assert parse_feed(("enum_case", "timestamps=date_only", "future_dated_users=3")) == (
+        FeedQuirks(enum_case=True, timestamps="date_only", future_dated_users=3)
+    )
+    with pytest.raises(ValueError, match="unknown feed knob 'nope'"):
+        parse_feed(("nope",))

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 
@@ -208,3 +210,36 @@ def test_a_roster_revision_change_during_the_pull_fails_it():
         pull(provider, concurrency=1)
     provider.script.extend(at_revision("42") for _ in range(3))
     assert len(pull(provider).frame) == 30
+
+
+# --- filtered (delta) pulls: no total is trusted ---------------------------------------------
+
+SINCE = datetime(2026, 8, 1, tzinfo=UTC)
+
+
+def delta(provider: FakeProvider, **config):
+    with OneRosterClient(provider.config(**config)) as client:
+        return client.fetch(USERS, modified_since=SINCE)
+
+
+def test_a_filtered_pull_pages_until_an_empty_page_through_silently_capped_pages():
+    provider = FakeProvider(rows=[user(i) for i in range(23)], page_cap=4)
+    result = delta(provider)
+    assert len(result.frame) == 23
+    assert offsets(provider)[-1] == (23, 10)  # the empty page that ends it
+    assert result.stats.profile.totals_ignore_filter is False
+
+
+def test_a_filtered_pull_still_fails_on_repeated_pages_and_duplicate_ids():
+    first = [user(i) for i in range(10)]
+    provider = FakeProvider(rows=[user(i) for i in range(30)])
+    provider.script.extend(lambda r: httpx.Response(200, json={"users": first}) for _ in range(5))
+    with pytest.raises(ProviderError, match="repeats the page at 0"):
+        delta(provider)
+    overlapping = [user(i) for i in range(9, 19)]
+    provider = FakeProvider(rows=[user(i) for i in range(20)])
+    provider.script.extend(
+        [provider.page, lambda r: httpx.Response(200, json={"users": overlapping})]
+    )
+    with pytest.raises(ProviderError, match="u00009"):
+        delta(provider)
