@@ -72,6 +72,31 @@ def enrollment(i: int, rng: random.Random) -> dict:
     }
 
 
+def real_server_user(i: int, rng: random.Random) -> dict:
+    """A user as real servers were recorded sending one: enumerations capitalized, local
+    timestamps without an offset, empty strings for absent values, grades outside CEDS."""
+    record = user(i, rng)
+    record.update(
+        status="Active",
+        role="Student",
+        dateLastModified="2017-08-14 00:36:18",
+        enabledUser="TRUE",
+        email="" if i % 3 == 0 else record["email"],
+        metadata="",
+        phone="",
+        grades=[rng.choice(["7", "Grade 7", "6 ano - Portugues", "K", "07 "])],
+    )
+    return record
+
+
+def real_server_enrollment(i: int, rng: random.Random) -> dict:
+    record = enrollment(i, rng)
+    record.update(
+        status="", dateLastModified="", role="Student", primary="FALSE", endDate="", metadata=""
+    )
+    return record
+
+
 def pages(entity: Entity, make, records: int, page_size: int, every_field: bool) -> list[bytes]:
     """Serialized pages; without `every_field`, only what `fields=` asks for (as providers that
     honour it, the local one included, send)."""
@@ -118,15 +143,26 @@ def measure_client(entity: Entity, bodies: list[bytes], records: int, page_size:
     return records / elapsed
 
 
+# variant label -> (record maker per entity name, every field sent)
+VARIANTS = {
+    "client fields": ({"users": user, "enrollments": enrollment}, False),
+    "every field": ({"users": user, "enrollments": enrollment}, True),
+    "real-server shapes": (
+        {"users": real_server_user, "enrollments": real_server_enrollment},
+        False,
+    ),
+}
+
+
 def run(records: int, page_size: int) -> list[str]:
     lines = []
-    for entity, make in ((USERS, user), (ENROLLMENTS, enrollment)):
-        for every_field in (False, True):
-            bodies = pages(entity, make, records, page_size, every_field)
+    for entity in (USERS, ENROLLMENTS):
+        for variant, (makers, every_field) in VARIANTS.items():
+            bodies = pages(entity, makers[entity.name], records, page_size, every_field)
             parse = max(measure(entity, bodies, records) for _ in range(3))
             client = max(measure_client(entity, bodies, records, page_size) for _ in range(3))
             lines.append(
-                f"client {entity.name} ({'every field' if every_field else 'client fields'}): "
+                f"client {entity.name} ({variant}): "
                 f"parse+normalize {parse:,.0f} records/s, whole fetch without network "
                 f"{client:,.0f} records/s ({records:,} records, pages of {page_size})"
             )

@@ -7,13 +7,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from benchmarks import client_parse, provider_serve, validation_speed
-
-PAGE_SIZE = 1000
+from benchmarks import parse_beside, provider_serve, validation_speed
 
 
 def client_lines(records: int) -> list[str]:
-    return client_parse.run(records, PAGE_SIZE)
+    """Beside the last commit before the tolerant normalizer: tolerance must cost no speed."""
+    return parse_beside.compare(parse_beside.BASELINE, records, rounds=3)
 
 
 def provider_lines(students: int) -> list[str]:
@@ -41,7 +40,10 @@ def reconcile_lines(students: int) -> list[str]:
 def collect(students: int, log) -> dict[str, list[str]]:
     sections = {}
     for title, measure in (
-        ("Client parse (in memory, no network)", lambda: client_lines(students)),
+        (
+            f"Client parse (in memory, no network), beside {parse_beside.BASELINE}",
+            lambda: client_lines(students),
+        ),
         ("Provider serve (separate process, plain httpx)", lambda: provider_lines(students)),
         ("Validation gate (synthetic frames of the large district)", validation_lines),
         ("Reconciliation (PostgreSQL, synthetic frames)", lambda: reconcile_lines(students)),

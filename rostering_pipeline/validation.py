@@ -125,6 +125,37 @@ DEPENDENCIES: Mapping[str, tuple[tuple[str, str], ...]] = {
 }
 
 
+def align_reference_case(
+    entity: str, frame: pd.DataFrame, refs: References
+) -> tuple[pd.DataFrame, int]:
+    """References spelled differently in case from a known id (`ABC` for a stored `abc`) take the
+    known spelling: the same record, as the reconciliation treats a re-spelled sourcedId. A delta
+    brings an enrollment re-spelled while its user, unchanged, is not in it. Only an unknown id
+    matching exactly one known id is touched. Returns the frame and the references re-spelled."""
+    aligned = 0
+    for reference in REFERENCES.get(entity, ()):
+        if reference.arity is not _Arity.ONE:
+            continue
+        known = getattr(refs, reference.target)
+        values = frame[reference.column]
+        unknown = values.notna().to_numpy(dtype=bool) & ~_isin(values, known)
+        if not unknown.any():
+            continue
+        by_lower: dict[str, list[str]] = {}
+        for sourced_id in known:
+            by_lower.setdefault(sourced_id.lower(), []).append(sourced_id)
+        sent = values.to_numpy(dtype=object, na_value=None)
+        spelled = sent.copy()
+        for position in np.flatnonzero(unknown):
+            matches = by_lower.get(sent[position].lower(), [])
+            if len(matches) == 1:
+                spelled[position] = matches[0]
+                aligned += 1
+        if aligned:
+            frame = frame.assign(**{reference.column: pd.array(spelled, dtype=values.dtype)})
+    return frame, aligned
+
+
 def rules(entity: str) -> tuple[str, ...]:
     """Every rule a verdict on this entity may name, for declaring checks up front."""
     schema = SCHEMAS[entity]

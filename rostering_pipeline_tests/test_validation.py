@@ -12,6 +12,7 @@ import pytest
 from rostering_pipeline.validation import (
     References,
     RuleFailure,
+    align_reference_case,
     grade_vocabulary,
     rules,
     validate,
@@ -377,3 +378,18 @@ def test_grades_outside_ceds_warn_with_counts_and_escaped_examples_and_never_fai
     shown = grades.markdown()
     assert "<b>" not in shown and "&#60;b&#62;" in shown
     assert grade_vocabulary("users", make_frame("users", {"sourced_id": "u1"})).ok
+
+
+def test_references_differing_only_in_case_take_the_known_spelling():
+    frame = make_frame(
+        "enrollments",
+        {"sourced_id": "e1", "user_sourced_id": "U1"},  # known as u1
+        {"sourced_id": "e2", "user_sourced_id": "AB"},  # ab and Ab known: ambiguous, untouched
+        {"sourced_id": "e3", "user_sourced_id": "u9"},  # unknown in any case: untouched
+    )
+    refs = References(users=frozenset({"u1", "ab", "Ab"}))
+    aligned, count = align_reference_case("enrollments", frame, refs)
+    assert count == 1
+    assert aligned["user_sourced_id"].tolist() == ["u1", "AB", "u9"]
+    assert aligned["user_sourced_id"].dtype == frame["user_sourced_id"].dtype
+    assert frame["user_sourced_id"].tolist() == ["U1", "AB", "u9"]  # the input is left alone

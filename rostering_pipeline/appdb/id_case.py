@@ -67,16 +67,43 @@ def follow_id_case_changes(
     return renamed
 
 
-def respell_school_links(
-    conn: sa.Connection, column: str, renamed: dict[str, str], district_id: int
+# Where each entity's sourced_id is referred to by other rows (single-valued references). A
+# re-spelled id is carried there too, or a delta would leave rows pointing at a spelling that no
+# longer exists (and the user cascade would take an absent user's enrollments for gone).
+REFERRED_BY: dict[str, tuple[tuple[sa.Table, str], ...]] = {
+    "orgs": (
+        (tables.schools, "parent_sourced_id"),
+        (tables.courses, "org_sourced_id"),
+        (tables.classes, "school_sourced_id"),
+        (tables.enrollments, "school_sourced_id"),
+        (tables.user_schools, "school_sourced_id"),
+    ),
+    "academic_sessions": (
+        (tables.academic_sessions, "parent_sourced_id"),
+        (tables.courses, "school_year_sourced_id"),
+    ),
+    "courses": ((tables.classes, "course_sourced_id"),),
+    "classes": ((tables.enrollments, "class_sourced_id"),),
+    "users": (
+        (tables.enrollments, "user_sourced_id"),
+        (tables.user_schools, "user_sourced_id"),
+        (tables.classes, "teacher_sourced_id"),
+    ),
+}
+
+
+def respell_references(
+    conn: sa.Connection, entity: str, renamed: dict[str, str], district_id: int
 ) -> None:
-    """Carry users' or schools' new spellings into `user_schools`, keyed by them."""
+    """Carry an entity's new spellings into the rows that refer to it. (A JSON list of ids, a
+    class's terms, follows with the next full sync, which sends it re-spelled.)"""
     if not renamed:
         return
-    links = tables.user_schools
-    conn.execute(
-        sa.update(links)
-        .where(links.c.district_id == district_id, links.c[column] == sa.bindparam("old_id"))
-        .values({column: sa.bindparam("new_id")}),
-        [{"old_id": old, "new_id": new} for old, new in renamed.items()],
-    )
+    pairs = [{"old_id": old, "new_id": new} for old, new in renamed.items()]
+    for table, column in REFERRED_BY.get(entity, ()):
+        conn.execute(
+            sa.update(table)
+            .where(table.c.district_id == district_id, table.c[column] == sa.bindparam("old_id"))
+            .values({column: sa.bindparam("new_id")}),
+            pairs,
+        )

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from rostering_pipeline.appdb import tables
 from rostering_pipeline.appdb.guard import Guard, entities_over_threshold
-from rostering_pipeline.appdb.id_case import follow_id_case_changes, respell_school_links
+from rostering_pipeline.appdb.id_case import follow_id_case_changes, respell_references
 from rostering_pipeline.appdb.prepare import (
     DEACTIVATE,
     KEEP,
@@ -330,16 +330,14 @@ class _Apply:
         }
 
     def _follow_id_case_changes(self, plan: Plan) -> int:
-        """A record whose sourcedId changed case only keeps its row (and its school links)."""
+        """A record whose sourcedId changed case only keeps its row; rows referring to it follow."""
         if plan.keys != ("sourced_id",):
             return 0
         staged = self.staging[plan.name]
         renamed = follow_id_case_changes(
             self.conn, plan.table, staged, self.district_id, self.now_value
         )
-        link_column = {"users": "user_sourced_id", "orgs": "school_sourced_id"}.get(plan.name)
-        if link_column:
-            respell_school_links(self.conn, link_column, renamed, self.district_id)
+        respell_references(self.conn, plan.name, renamed, self.district_id)
         return len(renamed)
 
     def _withhold_rows_of_inactive_users(self, plan: Plan) -> None:

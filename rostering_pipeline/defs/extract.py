@@ -15,7 +15,7 @@ from rostering_pipeline.defs.checks import STRUCTURE, check_results, check_specs
 from rostering_pipeline.defs.partitions import district_partitions
 from rostering_pipeline.defs.resources import AppDatabase, OneRosterSource, SnapshotStorage
 from rostering_pipeline.defs.run_config import MODES, SyncOptions
-from rostering_pipeline.districts import District, get_district
+from rostering_pipeline.districts import District, format_duration, get_district
 from rostering_pipeline.errors import BadInput
 from rostering_pipeline.oneroster.entities import ENTITIES, Entity
 from rostering_pipeline.oneroster.profile import DeltaPolicy, delta_policy
@@ -25,6 +25,7 @@ from rostering_pipeline.validation import (
     GRADED,
     References,
     Verdict,
+    align_reference_case,
     grade_vocabulary,
     validate,
     volume_change,
@@ -106,7 +107,7 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
         store = snapshots.store()
         with engine.connect() as conn:
             refs, upstream_quarantined = _references(conn, store, district, entity.name, mode)
-        frame = fetched.frame
+        frame, case_aligned = align_reference_case(entity.name, fetched.frame, refs)
         if district.school_allow_list is not None:
             frame = restrict_to_schools(
                 entity.name, frame, district.school_allow_list, kept_orgs=refs.orgs
@@ -151,6 +152,7 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
                 "provider_clock_at": dg.MetadataValue.text(stats.clock_at.isoformat()),
                 "provider_profile": dg.MetadataValue.json(observed),
                 "tolerated_values": dg.MetadataValue.int(sum(stats.profile.tolerated.values())),
+                "references_case_aligned": dg.MetadataValue.int(case_aligned),
                 **(
                     {"delta_overlap": dg.MetadataValue.text(_overlap_note(policy))}
                     if mode == "delta"
@@ -185,7 +187,7 @@ def _mode_note(requested: str, mode: str, district: District, policy: DeltaPolic
 
 
 def _overlap_note(policy: DeltaPolicy) -> str:
-    return f"{policy.overlap} ({policy.overlap_reason})"
+    return f"{format_duration(int(policy.overlap.total_seconds()))} ({policy.overlap_reason})"
 
 
 def _references(

@@ -441,3 +441,16 @@ def test_an_ambiguous_case_change_is_left_to_the_ordinary_diff(engine, district)
     result = apply(engine, district, {**roster(), "users": frame("users", respelled)}, now=T1)
     assert result.counts["users"]["id_case_changed"] == 0
     assert (result.counts["users"]["inserted"], result.counts["users"]["deactivated"]) == (2, 1)
+
+
+def test_a_delta_re_spelling_a_user_carries_into_rows_it_does_not_bring(engine, district):
+    """The delta brings the user re-spelled, not their enrollments: those follow the new
+    spelling instead of pointing at a user that is gone (which would deactivate them)."""
+    apply(engine, district, roster(), now=T0)
+    users = [u for u in rows_of(roster(), "users") if u["sourced_id"] == "u1"]
+    users[0]["sourced_id"] = "U1"
+    result = apply(engine, district, {"users": frame("users", users)}, mode="delta", now=T1)
+    assert result.counts["users"]["id_case_changed"] == 1
+    enrollment = row(engine, tables.enrollments, "e3")
+    assert (enrollment["user_sourced_id"], enrollment["active"]) == ("U1", True)
+    assert "U1/s1" in active_rows(engine, tables.user_schools, district)

@@ -63,6 +63,11 @@ def full_delta_full(engine: sa.Engine, server: ProviderServer, **settings: objec
     materialization metadata."""
     register(engine, server, "d1", **settings)
     synced("d1")
+    return full_delta_full_after(engine, server, **settings)
+
+
+def full_delta_full_after(engine: sa.Engine, server: ProviderServer, **settings: object) -> dict:
+    """The walk's rest, for "d1" already synced: a day of changes, delta, full, compared."""
     changes = server.advance_day()
     delta = synced("d1", mode="delta")
     register(engine, server, "reference", **settings)
@@ -153,7 +158,7 @@ def test_a_provider_stamping_by_day_gets_a_day_of_delta_overlap(env):
         server.provider.clock_time = time(19, 0)
         delta = synced("d1", mode="delta")
     assert delta.materializations["oneroster/users"]["delta_overlap"] == (
-        "1 day, 0:00:00 (the provider stamps academic_sessions, classes, courses, enrollments, "
+        "1d (the provider stamps academic_sessions, classes, courses, enrollments, "
         "orgs, users by day only)"
     )
     assert export(env, "d1").row("users", user.sourcedId)["given_name"] == "Renamed"
@@ -224,16 +229,41 @@ def test_a_bare_json_array_is_a_clear_provider_error(env):
 
 
 def test_sourced_ids_whose_case_changes_stay_the_same_people(env):
+    """A provider re-spells every user id: a delta re-spells the users it brings, the next full
+    sync the rest; nobody is deactivated and inserted again, and the roster ends as a fresh
+    sync of the re-spelled feed."""
     with serve() as server:
         register(env, server, "d1")
         synced("d1")
         before = {u["sourced_id"].upper(): u["id"] for u in export(env, "d1").tables["users"]}
-        server.quirks = dataclasses.replace(
-            server.quirks, feed=FeedQuirks(upper_case_user_ids=True)
-        )
-        outcome = synced("d1")
-    roster = outcome.materializations["app_db/roster"]
-    assert roster["users/id_case_changed"] == len(before)
-    assert roster["users/deactivated"] == roster["users/inserted"] == 0
-    after = {u["sourced_id"]: u["id"] for u in export(env, "d1").tables["users"]}
-    assert after == before  # same rows, new spelling
+        respelled = FeedQuirks(upper_case_user_ids=True)
+        server.quirks = dataclasses.replace(server.quirks, feed=respelled)
+        delta = full_delta_full_after(env, server)
+    assert delta["app_db/roster"]["users/id_case_changed"] > 0  # the delta's changed users
+    users = export(env, "d1").tables["users"]
+    after = {u["sourced_id"]: u["id"] for u in users}
+    # the old spelling is left only on users removed before they could be re-spelled, never
+    # beside a new row of the same person
+    old_spellings = [u["sourced_id"] for u in users if u["sourced_id"] != u["sourced_id"].upper()]
+    assert all(u["active"] == "false" for u in users if u["sourced_id"] in old_spellings)
+    assert not {s.upper() for s in old_spellings} & set(after)
+    assert {k: v for k, v in after.items() if k in before} == {
+        k: v for k, v in before.items() if k in after
+    }  # same rows, new spelling
+
+
+def test_a_failed_validation_names_every_failing_entity_and_rule_with_counts(env):
+    """Two collections fail at once (each past the quarantine ratio): the CLI's line and the
+    district's last error name both, with their rules and counts, not only the first."""
+    with serve() as server:
+        register(env, server, "d1")
+        school = next(o for o in server.district.tables["orgs"].records if o.type == "school")
+        server.tampering.override("orgs", school.sourcedId, type="campus")
+        session = server.district.tables["academicSessions"].records[0]
+        server.tampering.override("academicSessions", session.sourcedId, type="quarter")
+        outcome = run_sync("d1")
+    assert (outcome.success, outcome.exit_code) == (False, 3)
+    assert outcome.message.startswith("validation failed, nothing applied: ")
+    assert "orgs (allowed_value org_type: 1)" in outcome.message
+    assert "academic_sessions (allowed_value session_type: 1)" in outcome.message
+    assert get_district(env, "d1").last_error == outcome.message
