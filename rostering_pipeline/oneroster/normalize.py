@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 
 from rostering_pipeline.oneroster.entities import GUARDIAN_ROLES, Entity
 from rostering_pipeline.oneroster.vocabulary import (
-    CEDS_GRADES,
+    CEDS_LIST_PATTERN,
     CLASS_TYPES,
     ENROLLMENT_ROLES,
     ORG_TYPES,
@@ -243,11 +243,10 @@ def _strings(values: list[Any], reading: _Reading) -> pa.Array | None:
 
 
 def _blank_as_null(array: pa.Array, reading: _Reading) -> pa.Array:
-    empty = pc.equal(array, "")
-    empties = pc.sum(empty).as_py()
-    if not empties:
+    if pc.index(array, "").as_py() < 0:  # one pass, and no mask, in the common case
         return array
-    reading.tolerated.add(EMPTY_AS_ABSENT, empties)
+    empty = pc.equal(array, "")
+    reading.tolerated.add(EMPTY_AS_ABSENT, pc.sum(empty).as_py())
     return pc.if_else(empty, pa.scalar(None, pa.string()), array)
 
 
@@ -272,9 +271,12 @@ def _enumeration(vocabulary: tuple[str, ...]) -> Converter:
     """Text matched case-insensitively against `vocabulary`, stored in the spec's spelling; a
     value outside it is kept as sent (the `allowed_value` rule judges it)."""
     spellings = canonical_spellings(vocabulary)
+    spelled_right = pa.array(vocabulary, pa.string())
 
     def convert(values: list[Any], reading: _Reading) -> tuple[pa.Array, list[int]]:
         array, invalid = _text_column(values, reading)
+        if pc.all(pc.is_in(array, value_set=spelled_right)).as_py() is not False:
+            return array, invalid  # the common case: every value already in the spec's spelling
         encoded = array.dictionary_encode()
         sent = encoded.dictionary.to_pylist()
         spelled = [spellings.get(value.strip().casefold(), value) for value in sent]
@@ -309,13 +311,19 @@ def _json_list_column(read: Callable[[Any], Any]) -> Converter:
 
 
 def _grades_column(values: list[Any], reading: _Reading) -> tuple[pa.Array, list[int]]:
-    lists = []
-    for value in values:
-        items = _items(value)
-        if items is not _INVALID and not CEDS_GRADES.issuperset(items):
-            items = [_grade(item, reading.tolerated) for item in items]
-        lists.append(items)
-    return _json_texts(lists)
+    """Lists of grades; the page is checked against CEDS at once, and only lists holding another
+    value are read again, item by item."""
+    array, invalid = _json_texts([_items(v) for v in values])
+    outside = pc.invert(pc.match_substring_regex(array, CEDS_LIST_PATTERN))
+    if not pc.any(outside).as_py():
+        return array, invalid
+    texts = array.to_pylist()
+    unreadable = set(invalid)
+    for row in pc.indices_nonzero(outside).to_pylist():
+        if row not in unreadable:
+            grades = [_grade(item, reading.tolerated) for item in orjson.loads(texts[row])]
+            texts[row] = orjson.dumps(grades).decode()
+    return pa.array(texts, pa.string()), invalid
 
 
 def _grade(sent: str, tolerated: Tolerated) -> str:

@@ -39,6 +39,9 @@ GRADE_CODES = (
     "Other",
 )
 CEDS_GRADES = frozenset(GRADE_CODES)
+_CEDS = "|".join(GRADE_CODES)
+# A compact JSON list of CEDS codes ('[]', '["09"]', '["KG","01"]'): a page is checked at once.
+CEDS_LIST_PATTERN = rf'^\[(?:"(?:{_CEDS})"(?:,"(?:{_CEDS})")*)?\]$'
 
 _CODES_BY_CASE = {code.casefold(): code for code in GRADE_CODES}
 # Words for the early grades that US SIS exports use instead of the codes.
