@@ -7,10 +7,7 @@ database (the reconciliation's own tests run on both)."""
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import os
-from collections.abc import Iterator
 from datetime import UTC, datetime, time
 
 import orjson
@@ -18,7 +15,6 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from rostering_pipeline.appdb.engine import make_engine, upgrade
 from rostering_pipeline.appdb.profiles import load_profiles
 from rostering_pipeline.appdb.tables import ROSTER_TABLES
 from rostering_pipeline.cli import cli
@@ -33,15 +29,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def env(data_dir, monkeypatch) -> Iterator[sa.Engine]:
-    url = f"sqlite:///{data_dir / 'app.db'}"
-    monkeypatch.setenv("ROSTERING_DATABASE_URL", url)
-    monkeypatch.setenv("ROSTERING_SECRET_KEYS", "k1:" + base64.b64encode(os.urandom(32)).decode())
-    monkeypatch.setenv("DAGSTER_HOME", str(data_dir / "dagster_home"))
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
+def app_db_url(tmp_path) -> str:
+    """SQLite only, for the `env` fixture of this folder (see the module's docstring)."""
+    return f"sqlite:///{tmp_path / 'app.db'}"
 
 
 def feed(**knobs: object) -> Quirks:
