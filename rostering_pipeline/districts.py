@@ -349,14 +349,19 @@ def record_outcome(
     at: datetime,
     error: str | None = None,
     error_kind: str | None = None,
+    refreshed: bool = True,
 ) -> None:
     """A run's result on the district: last success, or last error and its kind.
 
-    Success proves the credentials; a `credentials` failure marks them rejected.
+    Success proves the credentials; a `credentials` failure marks them rejected. A success that
+    did not refresh the roster (`refreshed=False`: a preview of an active district) leaves
+    `last_success_at` alone, which tells how stale the roster is.
     """
     at = _utc(at)
     if succeeded:
-        values: dict[str, Any] = {"last_success_at": at, "credentials_ok": True}
+        values: dict[str, Any] = {"credentials_ok": True}
+        if refreshed:
+            values["last_success_at"] = at
     else:
         line = " ".join((error or "failed").split())[:_ERROR_CHARS]
         values = {"last_error_at": at, "last_error": line, "last_error_kind": error_kind}

@@ -122,7 +122,11 @@ def roster(
         held = describe_held(district.key, result.held)
         raise SyncHeld(f"sync of '{district.key}' held by the deactivation guard: {held}")
     with engine.begin() as conn:
-        record_outcome(conn, district.key, succeeded=True, at=datetime.now(UTC))
+        # A preview refreshes nothing, but it is all a district in preview has: its success.
+        refreshed = result.status != "preview" or district.status == "preview"
+        record_outcome(
+            conn, district.key, succeeded=True, at=datetime.now(UTC), refreshed=refreshed
+        )
         if result.status == "preview":  # the report goes beside the diff it describes
             report = build_report(frames, result.counts)
             conn.execute(

@@ -96,3 +96,15 @@ def test_guard_holds_then_an_approval_applies(env, three_schools):
     assert approved.success, approved.message
     assert active(engine, USERS) == users_before - details["users"]["would_deactivate"]
     assert sync_runs_of(engine)[-1]["approved_max"] == total
+
+
+def test_a_preview_of_an_active_district_is_no_success_on_it(env, provider):
+    """Its roster was not refreshed: last_success_at must keep telling how stale it is."""
+    register(env, provider)
+    assert run_sync("d1").success
+    synced_at = get_district(env, "d1").last_success_at
+    preview = run_sync("d1", mode="preview")
+    assert preview.success, preview.message
+    district = get_district(env, "d1")
+    assert district.last_success_at == synced_at
+    assert district.credentials_ok is True
