@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from rostering_pipeline.appdb import tables
 from rostering_pipeline.appdb.guard import Guard, entities_over_threshold
 from rostering_pipeline.appdb.id_case import follow_id_case_changes, respell_references
+from rostering_pipeline.appdb.locks import district_lock
 from rostering_pipeline.appdb.prepare import (
     DEACTIVATE,
     KEEP,
@@ -204,7 +205,7 @@ def _stage_frames(
 def _begin_district_transaction(conn: sa.Connection, district_id: int) -> None:
     """Serialize runs of one district: an advisory lock on PostgreSQL, the write lock on SQLite."""
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(district_id)))
+        conn.execute(district_lock(district_id))
         # Room for the hash joins of a large district to stay in memory.
         conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
     elif conn.dialect.name == "sqlite":

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from rostering_pipeline.appdb import tables
 from rostering_pipeline.appdb.guard import Guard
+from rostering_pipeline.appdb.locks import district_lock
 from rostering_pipeline.appdb.reconcile import FAULT_POINTS, reconcile
 from rostering_pipeline_tests.appdb.reconcile_support import (
     BACKENDS,
@@ -330,13 +331,26 @@ def test_runs_of_one_district_are_serialized(engine, district):
         finished.set()
 
     with engine.connect() as holder:
-        holder.execute(sa.select(sa.func.pg_advisory_xact_lock(district)))
+        holder.execute(district_lock(district))
         worker = threading.Thread(target=sync)
         worker.start()
         assert not finished.wait(1.0)  # waits for the district's lock
         holder.rollback()
     worker.join(30)
     assert finished.is_set()
+
+
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+def test_the_district_lock_shares_no_key_with_other_advisory_locks(engine, district):
+    """Another application in the database locking the number that is this district's id (the
+    one-number key space) must not stall its syncs."""
+    with engine.connect() as other:
+        other.execute(sa.select(sa.func.pg_advisory_xact_lock(district)))
+        worker = threading.Thread(target=apply, args=(engine, district, roster()))
+        worker.start()
+        worker.join(20)
+        other.rollback()
+    assert not worker.is_alive()
 
 
 def test_guard_holds_then_approval_applies_and_worse_pull_is_held(engine, district):

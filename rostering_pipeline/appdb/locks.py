@@ -1,0 +1,18 @@
+"""PostgreSQL advisory locks of this project: the two-number form, under a class of our own, so
+that no other user of the database locking the same number stalls a district (or is stalled)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+# The lock class ("Rost" in ASCII, an int4); the second number is the district's id.
+ADVISORY_CLASS = 0x526F7374
+
+
+def district_lock(district_id: int) -> sa.Select:
+    """Taken for the rest of the transaction: one district's runs apply one at a time."""
+    return sa.select(
+        sa.func.pg_advisory_xact_lock(
+            sa.literal(ADVISORY_CLASS, sa.Integer), sa.cast(district_id, sa.Integer)
+        )
+    )
