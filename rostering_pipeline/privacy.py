@@ -58,6 +58,12 @@ DISTRICT_TABLES: tuple[sa.Table, ...] = (
     provider_profiles,
 )
 EXPORT_TABLES = ("districts", *(str(table.name) for table in DISTRICT_TABLES))
+# A cell starting with one of these is a formula to a spreadsheet: exported with an apostrophe.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_NEUTRALIZATION = (
+    "text cells starting with = + - @ tab or carriage return are written with a leading "
+    "apostrophe, so a spreadsheet shows them as text; the app database keeps them as sent"
+)
 _SECRET_COLUMNS = frozenset(
     f"{name}_{part}"
     for name in ("client_secret", "webhook_secret")
@@ -94,6 +100,7 @@ def export_district(
         "format_version": EXPORT_FORMAT_VERSION,
         "district": key,
         "exported_at": datetime.now(UTC).isoformat(),
+        "formula_neutralization": FORMULA_NEUTRALIZATION,
         "tables": {name: {"file": f"{name}.csv", "rows": n} for name, n in counts.items()},
     }
     (out_dir / MANIFEST_NAME).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
@@ -127,7 +134,8 @@ def _write_csv(conn: sa.Connection, query: sa.Select, path: Path, chunk_rows: in
 
 
 def _cells(row: Iterable[Any]) -> list[Any]:
-    """Empty for NULL, lowercase booleans, ISO 8601 dates and timestamps."""
+    """Empty for NULL, lowercase booleans, ISO 8601 dates and timestamps; text a spreadsheet
+    would run as a formula gets a leading apostrophe (OWASP's CSV injection advice)."""
     cells = []
     for value in row:
         if value is None:
@@ -136,6 +144,8 @@ def _cells(row: Iterable[Any]) -> list[Any]:
             value = "true" if value else "false"
         elif isinstance(value, date):  # datetimes too
             value = value.isoformat()
+        elif isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+            value = "'" + value
         cells.append(value)
     return cells
 

