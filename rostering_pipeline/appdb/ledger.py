@@ -14,6 +14,7 @@ import orjson
 import sqlalchemy as sa
 
 from rostering_pipeline.appdb.tables import snapshot_verdicts
+from rostering_pipeline.snapshots import KEEP_RUNS
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,23 @@ def record_verdict(
             ).decode(),
         )
     )
+    _keep_retained_runs(conn, district_id)
+
+
+def _keep_retained_runs(conn: sa.Connection, district_id: int) -> None:
+    """Only the verdicts of the district's last KEEP_RUNS runs: their snapshots are the ones
+    kept, and the ledger would otherwise grow with every run."""
+    t = snapshot_verdicts
+    mine = t.c.district_id == district_id
+    kept = (
+        sa.select(t.c.dagster_run_id)
+        .where(mine)
+        .group_by(t.c.dagster_run_id)
+        .order_by(sa.func.max(t.c.id).desc())
+        .limit(KEEP_RUNS)
+    )
+    # A LIMIT inside IN needs the extra subquery on some databases.
+    conn.execute(t.delete().where(mine, t.c.dagster_run_id.not_in(sa.select(kept.subquery()))))
 
 
 def latest_verdicts(conn: sa.Connection, district_id: int) -> dict[str, LedgerEntry]:

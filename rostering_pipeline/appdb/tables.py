@@ -245,6 +245,7 @@ snapshot_verdicts = sa.Table(
     # JSON {"rule field": failing rows}: what a refused apply names.
     sa.Column("failure_counts", sa.Text, nullable=False, server_default="{}"),
     sa.UniqueConstraint("dagster_run_id", "entity"),
+    sa.Index(None, "district_id", "entity", "id"),  # a district's newest verdict per entity
 )
 
 # What each collection's pulls taught about the provider (oneroster/profile.py), merged pull by
