@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import sqlalchemy as sa
 
+from rostering_pipeline.appdb.locks import lock_district
 from rostering_pipeline.appdb.tables import (
     academic_sessions,
     classes,
@@ -222,6 +223,9 @@ def purge_rows(engine: sa.Engine, key: str) -> tuple[bool, dict[str, int]]:
     """The app DB part of a purge, one transaction: (was it already purged, rows per table)."""
     with engine.begin() as conn:
         district = get_district(conn, key)
+        # A reconciliation under way finishes first (its rows are purged with the rest); one
+        # that comes after finds the district purged and applies nothing.
+        lock_district(conn, district.id)
         started = datetime.now(UTC)
         deleted = {
             str(table.name): conn.execute(

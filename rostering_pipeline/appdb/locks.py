@@ -16,3 +16,14 @@ def district_lock(district_id: int) -> sa.Select:
             sa.literal(ADVISORY_CLASS, sa.Integer), sa.cast(district_id, sa.Integer)
         )
     )
+
+
+def lock_district(conn: sa.Connection, district_id: int) -> None:
+    """Hold the district until the transaction ends: an advisory lock on PostgreSQL, the write
+    lock on SQLite (taken at once rather than at the first write)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(district_lock(district_id))
+    elif conn.dialect.name == "sqlite":
+        driver = conn.connection.driver_connection
+        if not driver.in_transaction:  # an engine hook may already have begun one
+            conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from rostering_pipeline.appdb import tables
 from rostering_pipeline.appdb.guard import Guard, entities_over_threshold
 from rostering_pipeline.appdb.id_case import follow_id_case_changes, respell_references
-from rostering_pipeline.appdb.locks import district_lock
+from rostering_pipeline.appdb.locks import lock_district
 from rostering_pipeline.appdb.prepare import (
     DEACTIVATE,
     KEEP,
@@ -36,6 +36,7 @@ from rostering_pipeline.appdb.prepare import (
     staging_columns,
 )
 from rostering_pipeline.appdb.staging import create_and_load, staging_table
+from rostering_pipeline.errors import BadInput
 from rostering_pipeline.oneroster.entities import ENTITIES
 
 MODES = ("full", "delta", "preview")
@@ -203,15 +204,18 @@ def _stage_frames(
 
 
 def _begin_district_transaction(conn: sa.Connection, district_id: int) -> None:
-    """Serialize runs of one district: an advisory lock on PostgreSQL, the write lock on SQLite."""
+    """Serialize runs of one district: an advisory lock on PostgreSQL, the write lock on SQLite.
+    A district purged while the run waited for it takes nothing more."""
+    lock_district(conn, district_id)
+    districts = tables.districts
+    status = conn.execute(
+        sa.select(districts.c.status).where(districts.c.id == district_id)
+    ).scalar_one()
+    if status == "purged":
+        raise BadInput("the district was purged while this run waited for it; nothing applied")
     if conn.dialect.name == "postgresql":
-        conn.execute(district_lock(district_id))
         # Room for the hash joins of a large district to stay in memory.
         conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
-    elif conn.dialect.name == "sqlite":
-        driver = conn.connection.driver_connection
-        if not driver.in_transaction:  # an engine hook may already have begun one
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class _Apply:
