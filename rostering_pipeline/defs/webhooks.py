@@ -7,6 +7,10 @@ district's next run once the interval has passed, so a change announced just aft
 is never lost. Districts that are not `active` (paused, purged, preview) have their requests
 consumed and ignored: a delta run needs an active district, and a preview is an operator's
 report, refreshed on demand (`sync KEY --mode preview`), not on every change at the provider.
+
+A request is consumed only once its run exists (at least once): a tick requests the run and
+remembers the batch in its cursor; a later tick finds the run by its run key and consumes the
+batch, or asks for the same run key again (the daemon launches it once).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ TICK_S = 30
 # timestamp window long before it is deleted.
 RETENTION = timedelta(days=7)
 TRIGGER_TAG = "rostering/trigger"
+SENSOR_NAME = "webhook_sync_requests"
 
 
 def interval_from_env() -> int:
@@ -53,7 +58,7 @@ def build_webhook_sensor(
     """The sensor; `clock` is injectable so tests can step through intervals."""
 
     @dg.sensor(
-        name="webhook_sync_requests",
+        name=SENSOR_NAME,
         job=roster_sync,
         minimum_interval_seconds=min(TICK_S, interval_s),
         default_status=dg.DefaultSensorStatus.RUNNING,
@@ -67,8 +72,7 @@ def build_webhook_sensor(
         context: dg.SensorEvaluationContext, app_db: AppDatabase
     ) -> dg.SensorResult:
         now = clock()
-        # cursor: district key -> when its last webhook run was requested (Unix seconds)
-        last_run: dict[str, float] = orjson.loads(context.cursor) if context.cursor else {}
+        state = _Cursor.load(context.cursor)
         run_requests: list[dg.RunRequest] = []
         with app_db.engine().begin() as conn:
             pending = conn.execute(
@@ -80,35 +84,73 @@ def build_webhook_sensor(
             for request_id, district_id in pending:
                 request_ids[district_id].append(request_id)
             consumed: list[int] = []
+            awaiting, state.awaiting = state.awaiting, {}  # districts gone are forgotten
             for district in list_districts(conn):
-                ids = request_ids.get(district.id)
+                batch = awaiting.get(district.key, {"run_key": None, "ids": []})
+                if batch["run_key"] is not None:
+                    launched = _launched(context.instance, batch["run_key"])
+                    if district.status == "active" and not launched:  # the same run, again
+                        state.awaiting[district.key] = batch
+                        run_requests.append(_delta_run(district, batch["run_key"]))
+                        continue
+                    consumed += batch["ids"]  # its run exists, or the district takes no runs
+                ids = [i for i in request_ids.get(district.id, []) if i not in batch["ids"]]
                 if not ids:
                     continue
                 if district.status != "active":
                     context.log.info(
                         f"ignored {len(ids)} request(s): '{district.key}' is {district.status}"
                     )
-                elif now - last_run.get(district.key, -math.inf) < interval_s:
+                    consumed += ids
+                elif now - state.last_run.get(district.key, -math.inf) < interval_s:
                     continue  # cooling down: these become the district's next run
                 else:
-                    last_run[district.key] = now
-                    run_requests.append(_delta_run(district, now, interval_s))
-                consumed += ids
+                    run_key = f"webhook:{district.key}:{max(ids)}"  # the batch names its run
+                    state.last_run[district.key] = now
+                    state.awaiting[district.key] = {"run_key": run_key, "ids": sorted(ids)}
+                    run_requests.append(_delta_run(district, run_key))
             _consume(conn, consumed)
-        cursor = {key: at for key, at in last_run.items() if now - at < interval_s}
+        state.forget_before(now - interval_s)
         return dg.SensorResult(
             run_requests=run_requests,
-            cursor=orjson.dumps(cursor).decode(),
+            cursor=state.dump(),
             dynamic_partitions_requests=_missing_partitions(context.instance, run_requests),
         )
 
     return webhook_sync_requests
 
 
-def _delta_run(district: District, now: float, interval_s: int) -> dg.RunRequest:
+class _Cursor:
+    """The sensor's memory between ticks: when each district's last webhook run was requested
+    (Unix seconds), and the batches whose run was requested but not yet seen to exist."""
+
+    def __init__(self, last_run: dict[str, float], awaiting: dict[str, dict]) -> None:
+        self.last_run = last_run
+        self.awaiting = awaiting  # district key -> {"run_key": ..., "ids": [request ids]}
+
+    @classmethod
+    def load(cls, cursor: str | None) -> _Cursor:
+        stored = orjson.loads(cursor) if cursor else {}
+        if "last_run" not in stored:  # written before batches were remembered: key -> time
+            return cls(dict(stored), {})
+        return cls(stored["last_run"], stored["awaiting"])
+
+    def forget_before(self, moment: float) -> None:
+        self.last_run = {key: at for key, at in self.last_run.items() if at > moment}
+
+    def dump(self) -> str:
+        return orjson.dumps({"last_run": self.last_run, "awaiting": self.awaiting}).decode()
+
+
+def _launched(instance: dg.DagsterInstance, run_key: str) -> bool:
+    """Whether the daemon launched this sensor's run of that key (it tags the run with both)."""
+    tags = {"dagster/run_key": run_key, "dagster/sensor_name": SENSOR_NAME}
+    return bool(instance.get_run_records(dg.RunsFilter(tags=tags), limit=1))
+
+
+def _delta_run(district: District, run_key: str) -> dg.RunRequest:
     return dg.RunRequest(
-        # one key per district and interval window: a retried tick cannot launch it twice
-        run_key=f"webhook:{district.key}:{int(now // interval_s)}",
+        run_key=run_key,  # the daemon launches one run per key, however often it is asked
         partition_key=district.key,
         run_config=sync_run_config("delta"),
         tags={**sync_tags(district, "delta"), TRIGGER_TAG: "webhook"},

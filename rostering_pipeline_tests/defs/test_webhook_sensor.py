@@ -11,6 +11,8 @@ import dagster as dg
 import orjson
 import pytest
 import sqlalchemy as sa
+from dagster._core.storage.dagster_run import DagsterRun
+from dagster._core.utils import make_new_run_id
 
 from rostering_pipeline.appdb.engine import make_engine, upgrade
 from rostering_pipeline.appdb.tables import sync_requests
@@ -18,6 +20,7 @@ from rostering_pipeline.defs.resources import AppDatabase
 from rostering_pipeline.defs.webhooks import (
     INTERVAL_ENV,
     RETENTION,
+    SENSOR_NAME,
     build_webhook_sensor,
     interval_from_env,
 )
@@ -82,7 +85,8 @@ def pending(engine: sa.Engine) -> int:
 
 
 class Sensor:
-    """Evaluates the sensor tick after tick, carrying the cursor as the daemon does."""
+    """Evaluates the sensor tick after tick, carrying the cursor as the daemon does, and (unless
+    told the daemon failed) launching the runs it asks for, once per run key."""
 
     def __init__(self, engine: sa.Engine, instance: dg.DagsterInstance) -> None:
         self.clock = Clock()
@@ -91,13 +95,25 @@ class Sensor:
         self.instance = instance
         self.cursor: str | None = None
 
-    def tick(self) -> dg.SensorResult:
+    def tick(self, *, launch: bool = True) -> dg.SensorResult:
         context = dg.build_sensor_context(
             instance=self.instance, cursor=self.cursor, resources=self.resources
         )
         result = self.definition(context)
         self.cursor = result.cursor
+        if launch:
+            for request in result.run_requests:
+                self.launch(request)
         return result
+
+    def launch(self, request: dg.RunRequest) -> None:
+        tags = {"dagster/run_key": request.run_key, "dagster/sensor_name": SENSOR_NAME}
+        if self.instance.get_run_records(dg.RunsFilter(tags=tags), limit=1):
+            return  # the daemon launches one run per key
+        run = DagsterRun(
+            job_name="roster_sync", run_id=make_new_run_id(), tags={**request.tags, **tags}
+        )
+        self.instance.add_run(run)
 
 
 @pytest.fixture
@@ -125,12 +141,30 @@ def test_a_burst_becomes_one_delta_run_per_district(inbox, sensor):
     assert a1.tags["rostering/provider"] == "a1.example.org/client-a1"
     assert a1.tags["rostering/trigger"] == "webhook"
     assert a1.run_key != runs["a2"].run_key
-    assert pending(inbox) == 0
     # the partitions sensor may not have seen these districts yet: the runs add them
     (added,) = result.dynamic_partitions_requests
     assert sorted(added.partition_keys) == ["a1", "a2"]
+    assert pending(inbox) == 7  # consumed once their runs are seen to exist
 
     assert sensor.tick().run_requests == []  # nothing new, nothing launched
+    assert pending(inbox) == 0
+
+
+def test_a_request_is_consumed_only_once_its_run_exists(inbox, sensor):
+    """The daemon failed between the tick and the launch: the request is not lost, the same run
+    is asked for again, and launched once."""
+    request(inbox, "a1")
+    (first,) = sensor.tick(launch=False).run_requests
+    assert pending(inbox) == 1
+    sensor.clock.now = T0 + 30
+    (again,) = sensor.tick().run_requests  # launched this time
+    assert again.run_key == first.run_key
+    assert pending(inbox) == 1
+    sensor.clock.now = T0 + 60
+    assert sensor.tick().run_requests == []
+    assert pending(inbox) == 0
+    runs = sensor.instance.get_run_records(dg.RunsFilter(tags={"district": "a1"}))
+    assert len(runs) == 1
 
 
 def test_requests_during_the_interval_wait_for_the_next_run(inbox, sensor):
@@ -144,15 +178,18 @@ def test_requests_during_the_interval_wait_for_the_next_run(inbox, sensor):
     request(inbox, "a2")
     second = sensor.tick().run_requests
     assert [run.partition_key for run in second] == ["a2"]  # a1 is cooling down
-    assert pending(inbox) == 2  # ...and its requests are kept, not dropped
+    assert pending(inbox) == 3  # a1's two are kept, not dropped; a2's until its run is seen
 
     sensor.clock.now = T0 + INTERVAL - 1
     assert sensor.tick().run_requests == []
+    assert pending(inbox) == 2
 
     sensor.clock.now = T0 + INTERVAL
     third = sensor.tick().run_requests
     assert [run.partition_key for run in third] == ["a1"]
     assert third[0].run_key != first[0].run_key
+    sensor.clock.now = T0 + INTERVAL + 30
+    sensor.tick()
     assert pending(inbox) == 0
 
 
@@ -164,24 +201,35 @@ def test_paused_and_preview_districts_are_consumed_and_ignored(inbox, sensor):
     result = sensor.tick()
 
     assert [run.partition_key for run in result.run_requests] == ["a1"]
-    assert pending(inbox) == 0
+    assert pending(inbox) == 1  # a1's, until its run is seen
     set_status(inbox, "p", "active")  # resuming does not replay what came in while paused
     assert sensor.tick().run_requests == []
+    assert pending(inbox) == 0
 
 
 def test_cursor_forgets_districts_whose_interval_has_passed(inbox, sensor):
     request(inbox, "a1")
     sensor.tick()
-    assert "a1" in orjson.loads(sensor.cursor)
+    assert "a1" in orjson.loads(sensor.cursor)["last_run"]
     sensor.clock.now = T0 + INTERVAL
     sensor.tick()
-    assert orjson.loads(sensor.cursor) == {}
+    assert orjson.loads(sensor.cursor) == {"last_run": {}, "awaiting": {}}
+
+
+def test_a_cursor_of_the_earlier_format_is_read(inbox, sensor):
+    """Before batches were remembered the cursor was {district key: time of its last run}."""
+    sensor.cursor = orjson.dumps({"a1": T0}).decode()
+    request(inbox, "a1")
+    sensor.clock.now = T0 + 60
+    assert sensor.tick().run_requests == []  # a1 still cooling down, as the old cursor said
+    assert orjson.loads(sensor.cursor)["last_run"] == {"a1": T0}
 
 
 def test_consumed_requests_are_pruned_after_the_retention(inbox, sensor):
     long_ago = datetime.now(UTC) - RETENTION - timedelta(hours=1)
     request(inbox, "a1", received_at=long_ago)
-    sensor.tick()  # consumes it (one run); it is older than the retention, so it goes
+    sensor.tick()  # asks for its run
+    sensor.tick()  # consumes it; it is older than the retention, so it goes
     request(inbox, "a2")
     sensor.tick()
     with inbox.connect() as conn:
