@@ -25,9 +25,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from rostering_pipeline.appdb.tables import sync_requests
-from rostering_pipeline.districts import get_district, webhook_secret
+from rostering_pipeline.districts import District, get_district, webhook_secret
 from rostering_pipeline.errors import BadInput
-from rostering_pipeline.secrets import SecretBox
+from rostering_pipeline.secrets import SecretBox, SecretKeyError
 
 TIMESTAMP_HEADER = "x-rostering-timestamp"
 SIGNATURE_HEADER = "x-rostering-signature"
@@ -98,6 +98,17 @@ async def _body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+def _stored_secret(district: District | None, box: SecretBox) -> tuple[str | None, str | None]:
+    """The district's webhook secret, and why it could not be read (a key this process does not
+    hold): the caller gets the same 401 either way, only the log tells them apart."""
+    if district is None:
+        return None, None
+    try:
+        return webhook_secret(district, box), None
+    except SecretKeyError as exc:
+        return None, str(exc)
+
+
 def _accept(
     engine: sa.Engine, box: SecretBox, key: str, timestamp: int, signature: str, body: bytes
 ) -> None:
@@ -107,9 +118,11 @@ def _accept(
             district = get_district(conn, key)
         except BadInput:
             district = None
-        secret = webhook_secret(district, box) if district is not None else None
+        secret, unreadable = _stored_secret(district, box)
         expected = sign(secret or _DECOY_SECRET, timestamp, body)
         matches = hmac.compare_digest(expected.encode(), signature.strip().lower().encode())
+        if unreadable:
+            raise Refused(f"the stored webhook secret cannot be decrypted ({unreadable})")
         if district is None or secret is None:
             raise Refused("unknown district or no webhook secret")
         if not matches:

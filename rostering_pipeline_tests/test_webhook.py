@@ -84,6 +84,12 @@ def _register(engine: sa.Engine, box: SecretBox) -> None:
         add_district(conn, key="paused", name="Paused", webhook_secret=WEBHOOK_SECRET, **common)
         add_district(conn, key="nosecret", name="No webhook secret", **common)
         set_status(conn, "paused", "paused")
+        # sealed under a key the receiver does not hold (rotated away, or another deployment's)
+        foreign = SecretBox(parse_keys("k9:" + base64.b64encode(os.urandom(32)).decode()))
+        add_district(
+            conn, key="foreign", name="Foreign key", webhook_secret=WEBHOOK_SECRET,
+            **{**common, "box": foreign},
+        )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -229,3 +235,11 @@ def test_logs_name_outcomes_but_never_the_secret_or_signature(receiver):
     assert "accepted" in log and "refused: bad signature" in log
     assert WEBHOOK_SECRET not in log
     assert not re.search(r"[0-9a-f]{64}", log)  # no signature, expected or received
+
+
+def test_a_secret_the_receiver_cannot_decrypt_is_the_same_401(receiver):
+    """Not a 500, which would also tell a caller that the district exists; the log says why."""
+    response = receiver.signed("foreign")
+    assert (response.status_code, response.json()) == (401, REFUSED)
+    assert receiver.requests("foreign") == 0
+    assert "cannot be decrypted" in receiver.log.read_text()
