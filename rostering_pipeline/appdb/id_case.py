@@ -20,7 +20,11 @@ _CHUNK = 10_000  # bound parameters per statement: both databases cap them
 
 
 def follow_id_case_changes(
-    conn: sa.Connection, target: sa.Table, staged: sa.Table, district_id: int, now: datetime
+    conn: sa.Connection,
+    target: sa.Table,
+    staged: sa.Table,
+    district_id: int,
+    now: sa.ColumnElement[datetime],
 ) -> dict[str, str]:
     """Re-spell the stored ids the pull spells differently; returns {old id: new id}.
 

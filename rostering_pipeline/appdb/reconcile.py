@@ -232,7 +232,6 @@ class _Apply:
         self.conn = conn
         self.district_id = district_id
         self.full = mode != "delta"
-        self.now_value = now
         self.now = sa.literal(now, tables.Timestamp)
         self.fault = fault_hook
         metadata = sa.MetaData()
@@ -339,9 +338,7 @@ class _Apply:
         if plan.keys != ("sourced_id",):
             return 0
         staged = self.staging[plan.name]
-        renamed = follow_id_case_changes(
-            self.conn, plan.table, staged, self.district_id, self.now_value
-        )
+        renamed = follow_id_case_changes(self.conn, plan.table, staged, self.district_id, self.now)
         respell_references(self.conn, plan.name, renamed, self.district_id)
         return len(renamed)
 

@@ -97,6 +97,7 @@ class Provider:
         # day's changes are stamped at its midnight). Sent as `Date`, it is what a sync's
         # high-water mark is read from, as with a real provider.
         self.clock_time = time(12, 0)
+        self._feed_context: tuple[tuple, tuple[dict[str, str], dict[str, int]]] | None = None
 
     def clock(self) -> datetime:
         day = self.district.spec.start + timedelta(days=self.district.day)
@@ -184,14 +185,19 @@ class Provider:
 
     def feed_context(self, feed: FeedQuirks) -> tuple[dict[str, str], dict[str, int]]:
         """What the feed knobs need of the district: each session's school year, and the first
-        students (by sourcedId) the counted knobs apply to."""
+        students (by sourcedId) the counted knobs apply to. Worked out once per district
+        revision, not on every page."""
         if not feed.any:
             return {}, {}
-        tables = self.district.tables
-        years = {r.sourcedId: r.schoolYear for r in tables["academicSessions"].records}
         wanted = max(feed.future_dated_users, feed.refs_without_sourced_id)
-        students = [r.sourcedId for r in tables["users"].records if r.role == "student"]
-        return years, {sourced_id: rank for rank, sourced_id in enumerate(students[:wanted])}
+        key = (id(self.district), self.district.revision, wanted)
+        if self._feed_context is None or self._feed_context[0] != key:
+            tables = self.district.tables
+            years = {r.sourcedId: r.schoolYear for r in tables["academicSessions"].records}
+            students = [r.sourcedId for r in tables["users"].records if r.role == "student"]
+            ranks = {sourced_id: rank for rank, sourced_id in enumerate(students[:wanted])}
+            self._feed_context = (key, (years, ranks))
+        return self._feed_context[1]
 
 
 def _settle_heap() -> None:

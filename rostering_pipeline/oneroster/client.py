@@ -329,7 +329,8 @@ class _Pull:
     def run(self) -> FetchResult:
         started, started_at = time.monotonic(), datetime.now(UTC)
         first = self.page_at(0, self.config.page_size)
-        if self.filter:
+        filtered = self.filter is not None
+        if filtered:
             pages = self.pages_until_empty(first)
         elif first.total is not None:
             pages = self.pages_by_total(first)
@@ -346,9 +347,10 @@ class _Pull:
             )
         self.check_unique([page.table for page in pages])  # first: the likelier cause of a miscount
         received = sum(page.count for page in pages)
-        if not self.filter and first.total is not None and received != first.total:
+        if not filtered and first.total is not None and received != first.total:
             raise self.mismatch(f"received {received} rows although X-Total-Count is {first.total}")
         frame = to_frame(self.entity, (page.table for page in pages))
+        clock_at = first.date or started_at
         stats = FetchStats(
             rows=len(frame),
             pages=len(pages),
@@ -356,16 +358,16 @@ class _Pull:
             retries=self.retries,
             duration_s=time.monotonic() - started,
             host=httpx.URL(self.collection_url).host,
-            clock_at=first.date or started_at,
+            clock_at=clock_at,
             profile=profile_pull(
                 frame,
                 self.tolerated,
-                filtered=self.filter is not None,
-                paging=_paging_style(first, filtered=self.filter is not None),
+                filtered=filtered,
+                paging=_paging_style(first, filtered=filtered),
                 envelope=first.envelope,
                 total=first.total,
                 received=received,
-                now=first.date or started_at,
+                now=clock_at,
             ),
         )
         return FetchResult(frame=frame, stats=stats)

@@ -43,7 +43,13 @@ _CEDS = "|".join(GRADE_CODES)
 # A compact JSON list of CEDS codes ('[]', '["09"]', '["KG","01"]'): a page is checked at once.
 CEDS_LIST_PATTERN = rf'^\[(?:"(?:{_CEDS})"(?:,"(?:{_CEDS})")*)?\]$'
 
-_CODES_BY_CASE = {code.casefold(): code for code in GRADE_CODES}
+
+def canonical_spellings(vocabulary: tuple[str, ...]) -> dict[str, str]:
+    """Case-folded value -> the spelling the spec gives it."""
+    return {value.casefold(): value for value in vocabulary}
+
+
+_CODES_BY_CASE = canonical_spellings(GRADE_CODES)
 # Words for the early grades that US SIS exports use instead of the codes.
 _GRADE_WORDS = {
     "k": "KG",
@@ -80,8 +86,3 @@ def ceds_grade(sent: str) -> str | None:
         if 1 <= number <= 13:
             return f"{number:02d}"
     return None
-
-
-def canonical_spellings(vocabulary: tuple[str, ...]) -> dict[str, str]:
-    """Case-folded value -> the spelling the spec gives it."""
-    return {value.casefold(): value for value in vocabulary}
