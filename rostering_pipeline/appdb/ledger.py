@@ -6,7 +6,7 @@ The reconciliation applies only snapshots recorded here as passed, so a run that
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -92,11 +92,26 @@ def _keep_retained_runs(conn: sa.Connection, district_id: int) -> None:
 
 
 def latest_verdicts(conn: sa.Connection, district_id: int) -> dict[str, LedgerEntry]:
-    """The most recent verdict per entity for the district."""
+    """The most recent verdict per entity for the district, whichever run recorded it."""
+    return _newest_per_entity(conn, snapshot_verdicts.c.district_id == district_id)
+
+
+def run_verdicts(
+    conn: sa.Connection, district_id: int, run_ids: Sequence[str]
+) -> dict[str, LedgerEntry]:
+    """The newest verdict per entity recorded by one of `run_ids` (a run and the runs it
+    re-executes): the set of snapshots that run may apply, and nothing pulled by another."""
+    t = snapshot_verdicts
+    return _newest_per_entity(conn, t.c.district_id == district_id, t.c.dagster_run_id.in_(run_ids))
+
+
+def _newest_per_entity(
+    conn: sa.Connection, *where: sa.ColumnElement[bool]
+) -> dict[str, LedgerEntry]:
     t = snapshot_verdicts
     newest = (
         sa.select(t.c.entity, sa.func.max(t.c.id).label("id"))
-        .where(t.c.district_id == district_id)
+        .where(*where)
         .group_by(t.c.entity)
         .subquery()
     )

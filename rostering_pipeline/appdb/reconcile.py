@@ -79,6 +79,7 @@ def reconcile(
     guard: Guard = _DEFAULT_GUARD,
     dagster_run_id: str | None = None,
     high_water_mark: datetime | None = None,
+    pulled_at: datetime | None = None,
     now: datetime | None = None,
     preview: Mapping[str, object] | None = None,
     fault_hook: Callable[[str], None] | None = None,
@@ -87,6 +88,8 @@ def reconcile(
 
     `high_water_mark`: where the district's next delta starts (minus its overlap): the provider's
     clock when this run's pulls began; `now` when not given.
+    `pulled_at`: when the frames' snapshots were taken (the oldest); a set older than the one the
+    district holds is refused, so a run that waited never applies its roster over a newer one.
 
     Returns the outcome ("succeeded", "held" by the guard, or "preview"); any error rolls the
     whole district back, records a failed `sync_runs` row and is re-raised.
@@ -98,7 +101,7 @@ def reconcile(
             raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
         staged = _stage_frames(frames, mode, quarantined, dependent_quarantined)
         with engine.connect() as conn:
-            _begin_district_transaction(conn, district_id)
+            _begin_district_transaction(conn, district_id, pulled_at)
             apply = _Apply(conn, district_id, mode, now, fault_hook or _no_fault)
             active = apply.active_counts()
             counts = apply.run(staged)
@@ -109,7 +112,7 @@ def reconcile(
             if mode == "preview" or held:
                 conn.rollback()
             else:
-                apply.set_high_water_mark(high_water_mark or now)
+                apply.record_applied(high_water_mark or now, pulled_at)
                 sync_run_id = run.write(conn, "succeeded", counts=counts)
                 apply.fault("before_commit")
                 apply.drop_staging()
@@ -203,19 +206,42 @@ def _stage_frames(
     return staged
 
 
-def _begin_district_transaction(conn: sa.Connection, district_id: int) -> None:
+def _begin_district_transaction(
+    conn: sa.Connection, district_id: int, pulled_at: datetime | None
+) -> None:
     """Serialize runs of one district: an advisory lock on PostgreSQL, the write lock on SQLite.
-    A district purged while the run waited for it takes nothing more."""
+    A district purged, or given a roster pulled later, while the run waited takes nothing more."""
     lock_district(conn, district_id)
     districts = tables.districts
-    status = conn.execute(
-        sa.select(districts.c.status).where(districts.c.id == district_id)
-    ).scalar_one()
+    status, held_pulled_at = conn.execute(
+        sa.select(districts.c.status, districts.c.roster_pulled_at).where(
+            districts.c.id == district_id
+        )
+    ).one()
     if status == "purged":
         raise BadInput("the district was purged while this run waited for it; nothing applied")
+    if pulled_at is not None and held_pulled_at is not None and pulled_at < held_pulled_at:
+        raise BadInput(
+            f"nothing applied; a roster pulled later was applied by run "
+            f"{_last_applied_by(conn, district_id)}: this run's snapshots (pulled "
+            f"{pulled_at:%Y-%m-%d %H:%M:%S} UTC) are older; sync again to pull anew"
+        )
     if conn.dialect.name == "postgresql":
         # Room for the hash joins of a large district to stay in memory.
         conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+
+
+def _last_applied_by(conn: sa.Connection, district_id: int) -> str:
+    runs = tables.sync_runs
+    return (
+        conn.execute(
+            sa.select(sa.func.coalesce(runs.c.dagster_run_id, "(outside Dagster)"))
+            .where(runs.c.district_id == district_id, runs.c.status == "succeeded")
+            .order_by(runs.c.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        or "(unknown)"
+    )
 
 
 class _Apply:
@@ -280,12 +306,14 @@ class _Apply:
         )
         return ["/".join(row) for row in rows]
 
-    def set_high_water_mark(self, mark: datetime) -> None:
+    def record_applied(self, high_water_mark: datetime, pulled_at: datetime | None) -> None:
+        """Where the next delta starts, and when the roster now held was pulled."""
         districts = tables.districts
+        values: dict[str, datetime] = {"delta_high_water_mark": high_water_mark}
+        if pulled_at is not None:
+            values["roster_pulled_at"] = pulled_at
         self.conn.execute(
-            sa.update(districts)
-            .where(districts.c.id == self.district_id)
-            .values(delta_high_water_mark=mark)
+            sa.update(districts).where(districts.c.id == self.district_id).values(**values)
         )
 
     def drop_staging(self) -> None:

@@ -105,6 +105,8 @@ districts = sa.Table(
     sa.Column("delta_overlap_seconds", sa.Integer),  # null: chosen from the provider profile
     # state
     sa.Column("delta_high_water_mark", Timestamp()),
+    # when the applied roster was pulled (its oldest snapshot's verdict): no older set over it
+    sa.Column("roster_pulled_at", Timestamp()),
     sa.Column("last_success_at", Timestamp()),
     sa.Column("last_error_at", Timestamp()),
     sa.Column("last_error", sa.Text),

@@ -8,10 +8,11 @@ import dagster as dg
 import pandas as pd
 import sqlalchemy as sa
 
-from rostering_pipeline.appdb.ledger import latest_verdicts, record_verdict
+from rostering_pipeline.appdb.ledger import latest_verdicts, record_verdict, run_verdicts
 from rostering_pipeline.appdb.profiles import load_profiles, record_profile
 from rostering_pipeline.appdb.tables import ROSTER_TABLES
 from rostering_pipeline.defs.checks import STRUCTURE, check_results, check_specs
+from rostering_pipeline.defs.lineage import run_lineage
 from rostering_pipeline.defs.partitions import district_partitions
 from rostering_pipeline.defs.resources import AppDatabase, OneRosterSource, SnapshotStorage
 from rostering_pipeline.defs.run_config import MODES, SyncOptions
@@ -106,7 +107,10 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
             fetched = client.fetch(entity, modified_since=since)
         store = snapshots.store()
         with engine.connect() as conn:
-            refs, upstream_quarantined = _references(conn, store, district, entity.name, mode)
+            lineage = run_lineage(context.instance, context.run)
+            refs, upstream_quarantined = _references(
+                conn, store, district, entity.name, mode, lineage
+            )
         frame, case_aligned = align_reference_case(entity.name, fetched.frame, refs)
         if district.school_allow_list is not None:
             frame = restrict_to_schools(
@@ -191,11 +195,20 @@ def _overlap_note(policy: DeltaPolicy) -> str:
 
 
 def _references(
-    conn: sa.Connection, store: SnapshotStore, district: District, entity: str, mode: str
+    conn: sa.Connection,
+    store: SnapshotStore,
+    district: District,
+    entity: str,
+    mode: str,
+    lineage: tuple[str, ...],
 ) -> tuple[References, dict[str, frozenset[str]]]:
-    """Ids the entity may refer to: this district's latest upstream snapshots (plus, in delta
-    mode, the active rows of the app DB), and the ids quarantined upstream."""
-    ledger = latest_verdicts(conn, district.id)
+    """Ids the entity may refer to: the upstream snapshots of this run's lineage, else (for an
+    extract materialized alone) the district's latest (plus, in delta mode, the active rows of
+    the app DB), and the ids quarantined upstream."""
+    ledger = {
+        **latest_verdicts(conn, district.id),
+        **run_verdicts(conn, district.id, lineage),
+    }
     frames = {
         name: store.read(ledger[name].snapshot_location, columns=["sourced_id"])
         for name in UPSTREAM[entity]

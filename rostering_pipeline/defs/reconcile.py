@@ -1,4 +1,5 @@
-"""`app_db/roster`: apply the ledger's passed snapshots to the application database."""
+"""`app_db/roster`: apply the snapshots its own run (or the run it re-executes) pulled and
+validated to the application database: one set, validated together, or nothing."""
 
 import os
 import signal
@@ -9,15 +10,16 @@ from datetime import UTC, datetime
 import dagster as dg
 import orjson
 
-from rostering_pipeline.appdb.ledger import LedgerEntry, latest_verdicts
+from rostering_pipeline.appdb.ledger import LedgerEntry, run_verdicts
 from rostering_pipeline.appdb.reconcile import FAULT_POINTS, Guard, reconcile
 from rostering_pipeline.appdb.tables import sync_runs
 from rostering_pipeline.defs.extract import asset_key, effective_mode
+from rostering_pipeline.defs.lineage import run_lineage
 from rostering_pipeline.defs.partitions import district_partitions
 from rostering_pipeline.defs.resources import AppDatabase, SnapshotStorage
 from rostering_pipeline.defs.run_config import SyncOptions
 from rostering_pipeline.districts import get_district, record_outcome
-from rostering_pipeline.errors import ChecksFailed, SyncHeld
+from rostering_pipeline.errors import BadInput, ChecksFailed, SyncHeld
 from rostering_pipeline.oneroster.entities import ENTITIES
 from rostering_pipeline.outcomes import describe_failed_checks, describe_held
 from rostering_pipeline.preview import build_report
@@ -29,21 +31,34 @@ KILL_AT_VARIABLE = "ROSTERING_FAULT_KILL_AT"
 
 
 def applicable_snapshots(ledger: dict[str, LedgerEntry]) -> dict[str, LedgerEntry]:
-    """The ledger entries to apply; refuses anything missing, failed or of mixed modes."""
+    """The run's ledger entries to apply; refuses anything missing, failed or of mixed modes."""
     missing = [name for name in ENTITIES if name not in ledger]
     failed = [name for name in ENTITIES if name in ledger and not ledger[name].passed]
-    if missing or failed:
-        parts = []
-        if failed:
-            counts = {name: ledger[name].failure_counts for name in failed}
-            parts.append(f"failed checks: {describe_failed_checks(counts)}")
-        if missing:
-            parts.append(f"never validated: {', '.join(missing)}")
+    parts = []
+    if failed:
+        counts = {name: ledger[name].failure_counts for name in failed}
+        parts.append(f"failed checks: {describe_failed_checks(counts)}")
+    if missing:
+        parts.append(f"this run did not pull and validate: {', '.join(sorted(missing))}")
+    if failed:
         raise ChecksFailed(f"nothing applied; {'; '.join(parts)}")
+    if missing:
+        raise BadInput(
+            f"nothing applied; {'; '.join(parts)}; materialize app_db/roster with the oneroster "
+            "assets (job roster_sync), or re-execute the run that pulled them"
+        )
     modes = {ledger[name].mode for name in ENTITIES}
     if len(modes) > 1:
         raise ChecksFailed(f"nothing applied; snapshots of mixed modes {sorted(modes)}")
     return {name: ledger[name] for name in ENTITIES}
+
+
+def describe_origins(entries: dict[str, LedgerEntry]) -> str:
+    """Which run pulled which snapshot: "<run> (orgs, ...); <re-execution> (users, ...)"."""
+    by_run: dict[str, list[str]] = {}
+    for name, entry in entries.items():
+        by_run.setdefault(entry.dagster_run_id, []).append(name)
+    return "; ".join(f"{run} ({', '.join(names)})" for run, names in by_run.items())
 
 
 def _high_water_mark(entries: dict[str, LedgerEntry]) -> datetime | None:
@@ -77,9 +92,10 @@ def kill_hook_from_env() -> Callable[[str], None] | None:
     owners=["team:data-engineering"],
     kinds={"sql"},
     description=(
-        "The district's roster in the application database. Applies only snapshots the ledger "
-        "marks as passed: inserts, updates, deactivations and reactivations in one transaction, "
-        "held by the deactivation guard unless approved; preview runs apply nothing."
+        "The district's roster in the application database. Applies the six snapshots pulled by "
+        "this run (or the run it re-executes), only when the ledger marks each as passed: "
+        "inserts, updates, deactivations and reactivations in one transaction, held by the "
+        "deactivation guard unless approved; preview runs apply nothing."
     ),
 )
 def roster(
@@ -90,9 +106,10 @@ def roster(
 ) -> dg.MaterializeResult:
     started = time.monotonic()
     engine = app_db.engine()
+    lineage = run_lineage(context.instance, context.run)
     with engine.connect() as conn:
         district = get_district(conn, context.partition_key)
-        entries = applicable_snapshots(latest_verdicts(conn, district.id))
+        entries = applicable_snapshots(run_verdicts(conn, district.id, lineage))
     mode = next(iter(entries.values())).mode
     effective_mode(district, mode)  # a preview district never applies a full snapshot
     store = snapshots.store()
@@ -116,6 +133,7 @@ def roster(
         ),
         dagster_run_id=context.run.run_id,
         high_water_mark=_high_water_mark(entries),
+        pulled_at=min(entry.recorded_at for entry in entries.values()),
         fault_hook=kill_hook_from_env(),
     )
     if result.status == "held":
@@ -138,6 +156,7 @@ def roster(
         "mode": dg.MetadataValue.text(mode),
         "status": dg.MetadataValue.text(result.status),
         "sync_run_id": dg.MetadataValue.int(result.sync_run_id),
+        "snapshots_of_runs": dg.MetadataValue.text(describe_origins(entries)),
         "duration_s": dg.MetadataValue.float(round(time.monotonic() - started, 3)),
     }
     for entity, counts in result.counts.items():

@@ -12,6 +12,7 @@ from rostering_pipeline.appdb import tables
 from rostering_pipeline.appdb.guard import Guard
 from rostering_pipeline.appdb.locks import district_lock
 from rostering_pipeline.appdb.reconcile import FAULT_POINTS, reconcile
+from rostering_pipeline.errors import BadInput
 from rostering_pipeline_tests.appdb.reconcile_support import (
     BACKENDS,
     MODIFIED,
@@ -107,6 +108,23 @@ def test_the_high_water_mark_is_the_provider_clock_given_never_a_future_stamp(en
     assert naive(row(engine, tables.users, users[0]["sourced_id"])["source_modified_at"]) == (
         datetime(2099, 1, 1)
     )
+
+
+def test_a_set_pulled_before_the_one_applied_is_refused(engine, district):
+    """A run that waited behind a newer one never applies its older roster over it."""
+    apply(engine, district, roster(), now=T1, high_water_mark=T1, pulled_at=T1)
+    renamed = rows_of(roster(), "users")
+    renamed[0]["given_name"] = "Older"
+    frames = {**roster(), "users": frame("users", renamed)}
+    before = dump(engine)
+
+    with pytest.raises(BadInput, match=r"^nothing applied; a roster pulled later was applied"):
+        apply(engine, district, frames, now=T1, high_water_mark=T0, pulled_at=T0)
+
+    assert dump(engine) == before
+    assert naive(high_water_mark(engine)) == naive(T1)
+    applied = apply(engine, district, frames, now=T1, high_water_mark=T1, pulled_at=T1)
+    assert applied.counts["users"]["updated"] == 1  # the same pull time is the same set
 
 
 def test_rerun_with_same_frames_changes_nothing(engine, district):

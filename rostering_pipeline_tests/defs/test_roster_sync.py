@@ -94,40 +94,37 @@ def test_rejected_credentials_fail_with_exit_5_and_flag_the_district(env, provid
     assert active(engine, ROSTER_TABLES["users"]) == 0
 
 
-def test_roster_alone_after_a_failed_check_applies_nothing(env, provider):
+def test_roster_reexecuted_over_a_failed_check_applies_nothing(env, provider):
+    """The UI's "re-execute app_db/roster" of a run whose users then failed their checks."""
     from rostering_pipeline.appdb.ledger import record_verdict
-    from rostering_pipeline.definitions import defs
+    from rostering_pipeline_tests.defs.test_one_run_one_roster import reexecute
 
     engine = env
     register(engine, provider)
-    assert run_sync("d1").success
+    first = run_sync("d1")
+    assert first.success
     with engine.connect() as conn:
         district = get_district(conn, "d1")
         users = latest_verdicts(conn, district.id)["users"]
-    provider.advance_day()
-    with engine.begin() as conn:  # a later pull of users whose blocking checks failed
+    with engine.begin() as conn:  # the run's users verdict, now failed
         record_verdict(
             conn,
             district_id=district.id,
-            dagster_run_id="later-run",
+            dagster_run_id=first.run_id,
             entity="users",
             snapshot_location=users.snapshot_location,
             mode="full",
             passed=False,
             quarantined_ids=frozenset(),
+            failure_counts={("unique", "sourced_id"): 2},
         )
     before = active(engine, ROSTER_TABLES["users"])
-    result = defs.resolve_job_def("roster_sync").execute_in_process(
-        instance=dg.DagsterInstance.get(),
-        partition_key="d1",
-        asset_selection=[dg.AssetKey(["app_db", "roster"])],
-        raise_on_error=False,
-    )
+    result = reexecute(first.run_id, dg.ReexecutionOptions(first.run_id, ["app_db__roster"]))
     assert not result.success
     with engine.connect() as conn:
         district = get_district(conn, "d1")
         runs = conn.execute(sa.select(sync_runs.c.status)).scalars().all()
     assert district.last_error_kind == "validation"
-    assert "users" in district.last_error
-    assert runs == ["succeeded"]
+    assert district.last_error.startswith("nothing applied; failed checks: users (unique")
+    assert runs == ["succeeded"]  # refused before the reconciliation began
     assert active(engine, ROSTER_TABLES["users"]) == before
