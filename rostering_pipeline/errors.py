@@ -39,3 +39,10 @@ class ProviderUnavailable(RosteringError):
 
     exit_code = 6
     kind = "provider"
+
+
+class DistrictBusy(RosteringError):
+    """Another run of the district was still in progress when this one gave up waiting."""
+
+    exit_code = 1
+    kind = "busy"

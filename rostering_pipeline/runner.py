@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import dagster as dg
@@ -12,6 +13,7 @@ from rostering_pipeline import config
 from rostering_pipeline.defs.extract import effective_mode
 from rostering_pipeline.defs.resources import AppDatabase
 from rostering_pipeline.defs.run_config import sync_run_config, sync_tags
+from rostering_pipeline.defs.turns import in_process_tags, runs_in_progress
 from rostering_pipeline.districts import get_district
 from rostering_pipeline.outcomes import exit_code_for
 
@@ -43,8 +45,13 @@ def instance() -> dg.DagsterInstance:
 
 
 def run_sync(
-    district_key: str, *, mode: str = "full", approve_deactivations: int = 0
+    district_key: str,
+    *,
+    mode: str = "full",
+    approve_deactivations: int = 0,
+    notify: Callable[[str], None] | None = None,
 ) -> SyncOutcome:
+    """`notify`: told, in one line, when the run will wait for another run of the district."""
     from rostering_pipeline.definitions import defs  # loading definitions is slow: only when run
 
     engine = AppDatabase().engine()  # the engine the run's steps use too (one pool per URL)
@@ -54,6 +61,9 @@ def run_sync(
     dagster = instance()
     if not dagster.has_dynamic_partition("district", district.key):
         dagster.add_dynamic_partitions("district", [district.key])
+    if notify:
+        for busy in runs_in_progress(dagster, district.key):
+            notify(f"'{district.key}': run {busy.run_id} is in progress; this sync waits its turn")
     result = defs.resolve_job_def("roster_sync").execute_in_process(
         instance=dagster,
         partition_key=district.key,
@@ -62,7 +72,7 @@ def run_sync(
             # The event log keeps every event for the UI; the terminal gets one line (the CLI's).
             "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
         },
-        tags=sync_tags(district, mode),
+        tags={**sync_tags(district, mode), **in_process_tags()},
         raise_on_error=False,
     )
     materializations = {

@@ -28,7 +28,12 @@ def sync(key: str, mode: str, approve_deactivations: int) -> None:
     """Pull, validate and apply KEY's roster now (blocking)."""
     from rostering_pipeline.runner import run_sync  # imports Dagster: only when a sync runs
 
-    outcome = run_sync(key, mode=mode, approve_deactivations=approve_deactivations)
+    outcome = run_sync(
+        key,
+        mode=mode,
+        approve_deactivations=approve_deactivations,
+        notify=lambda line: click.echo(line, err=True),
+    )
     if not outcome.success:
         raise SyncFailed(f"{outcome.message} (run {outcome.run_id})", outcome.exit_code)
     click.echo(f"synced '{key}' ({mode}), run {outcome.run_id}")

@@ -16,6 +16,7 @@ from rostering_pipeline.defs.lineage import run_lineage
 from rostering_pipeline.defs.partitions import district_partitions
 from rostering_pipeline.defs.resources import AppDatabase, OneRosterSource, SnapshotStorage
 from rostering_pipeline.defs.run_config import MODES, SyncOptions
+from rostering_pipeline.defs.turns import wait_for_turn
 from rostering_pipeline.districts import District, format_duration, get_district
 from rostering_pipeline.errors import BadInput
 from rostering_pipeline.oneroster.entities import ENTITIES, Entity
@@ -95,6 +96,7 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
         oneroster: OneRosterSource,
         snapshots: SnapshotStorage,
     ) -> dg.MaterializeResult:
+        wait_for_turn(context, sync.wait_for_earlier_run_s)
         engine = app_db.engine()
         with engine.connect() as conn:
             district = get_district(conn, context.partition_key)

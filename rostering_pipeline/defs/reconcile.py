@@ -18,6 +18,7 @@ from rostering_pipeline.defs.lineage import run_lineage
 from rostering_pipeline.defs.partitions import district_partitions
 from rostering_pipeline.defs.resources import AppDatabase, SnapshotStorage
 from rostering_pipeline.defs.run_config import SyncOptions
+from rostering_pipeline.defs.turns import wait_for_turn
 from rostering_pipeline.districts import get_district, record_outcome
 from rostering_pipeline.errors import BadInput, ChecksFailed, SyncHeld
 from rostering_pipeline.oneroster.entities import ENTITIES
@@ -104,6 +105,7 @@ def roster(
     app_db: AppDatabase,
     snapshots: SnapshotStorage,
 ) -> dg.MaterializeResult:
+    wait_for_turn(context, sync.wait_for_earlier_run_s)
     started = time.monotonic()
     engine = app_db.engine()
     lineage = run_lineage(context.instance, context.run)

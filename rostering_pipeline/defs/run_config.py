@@ -14,6 +14,8 @@ class SyncOptions(dg.ConfigurableResource):
 
     mode: str = "full"  # full | delta | preview
     approve_deactivations: int = 0  # the largest deactivation count approved; 0 = none
+    # how long a step waits for an earlier run of its district to finish before failing
+    wait_for_earlier_run_s: int = 3600
 
 
 MODES = ("full", "delta", "preview")

@@ -37,8 +37,13 @@ def test_a_sync_killed_anywhere_in_the_reconciliation_applies_nothing(env, provi
         assert killed.returncode == -signal.SIGKILL, (point, killed.stderr[-2000:])
         assert export(env, "d1").applied == before, f"killed {point}: the app DB changed"
 
-    # Nothing ever records the killed runs' end; the next run must not trip over them.
-    runs = dg.DagsterInstance.get().get_runs()
-    assert sum(run.status != dg.DagsterRunStatus.SUCCESS for run in runs) == len(KILL_POINTS)
+    # Nothing records the killed runs' end: the next run finds their processes gone, marks them
+    # failed, and does not wait for them.
+    instance = dg.DagsterInstance.get()
+    killed_runs = [r.run_id for r in instance.get_runs() if r.status != dg.DagsterRunStatus.SUCCESS]
+    assert len(killed_runs) == len(KILL_POINTS)
     synced("d1")
+    assert {instance.get_run_by_id(run).status for run in killed_runs} == {
+        dg.DagsterRunStatus.FAILURE
+    }
     assert_converged(env, "d1", "ref")

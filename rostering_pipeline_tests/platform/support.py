@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import sqlalchemy as sa
 
 REPO = Path(__file__).resolve().parents[2]
+STARTUP_S = 120
 
 
 def dagster_pg_env(url: str) -> dict[str, str]:
@@ -19,3 +27,79 @@ def dagster_pg_env(url: str) -> dict[str, str]:
         "DAGSTER_PG_PORT": str(parsed.port or 5432),
         "DAGSTER_PG_DB": parsed.database,
     }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def webserver(env: Mapping[str, str], log: Path) -> Iterator[Callable[..., dict]]:
+    """`dagster-webserver` on the code location, as `make ui` starts it; yields a GraphQL query
+    function (the UI's own API) that fails on any GraphQL error."""
+    port = free_port()
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [
+                Path(sys.executable).with_name("dagster-webserver"),
+                *("-m", "rostering_pipeline.definitions", "-h", "127.0.0.1", "-p", str(port)),
+            ],
+            env=dict(env),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_S
+        while True:
+            try:
+                if httpx.get(f"{base}/server_info").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"webserver did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.5)
+
+        def query(text: str, **variables) -> dict:
+            response = httpx.post(
+                f"{base}/graphql", json={"query": text, "variables": variables}, timeout=60
+            )
+            response.raise_for_status()
+            body = response.json()
+            assert "errors" not in body, body["errors"]
+            return body["data"]
+
+        yield query
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@contextmanager
+def daemon(env: Mapping[str, str], log: Path) -> Iterator[None]:
+    """`dagster-daemon` on the code location, as `make ui` runs it: it dequeues what the UI
+    launches (the run queue), and runs schedules and sensors."""
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [
+                Path(sys.executable).with_name("dagster-daemon"),
+                *("run", "-m", "rostering_pipeline.definitions"),
+            ],
+            env=dict(env),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -7,20 +7,16 @@ folder, the demo's key file), then `dagster-webserver` is started on it as `make
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from rostering_pipeline import demo
 from rostering_pipeline.appdb.engine import make_engine, upgrade
 from rostering_pipeline.devserver import DistrictSpec, ProviderServer, ProviderSettings
 from rostering_pipeline.runner import run_sync
+from rostering_pipeline_tests.platform.support import webserver
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +29,6 @@ ASSETS = {
     "oneroster/enrollments",
     "app_db/roster",
 }
-STARTUP_S = 120
 
 ASSETS_QUERY = """
 { assetNodes {
@@ -66,12 +61,6 @@ query ($partition: String!) {
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def demo_home(tmp_path_factory) -> Iterator[Path]:
     """A data folder where the demo district has synced, as `make demo` leaves it."""
@@ -97,52 +86,13 @@ def demo_home(tmp_path_factory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def graphql(demo_home, tmp_path_factory) -> Iterator[Callable[..., dict]]:
-    port = _free_port()
     env = {
         **os.environ,
         "ROSTERING_DATA_DIR": str(demo_home),
         "DAGSTER_HOME": str(demo_home / "dagster_home"),
     }
-    log = tmp_path_factory.mktemp("webserver") / "webserver.log"
-    with log.open("wb") as sink:
-        webserver = subprocess.Popen(
-            [
-                Path(sys.executable).with_name("dagster-webserver"),
-                *("-m", "rostering_pipeline.definitions", "-h", "127.0.0.1", "-p", str(port)),
-            ],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_S
-        while True:
-            try:
-                if httpx.get(f"{base}/server_info").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if webserver.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"webserver did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.5)
-
-        def query(text: str, **variables) -> dict:
-            response = httpx.post(
-                f"{base}/graphql", json={"query": text, "variables": variables}, timeout=60
-            )
-            response.raise_for_status()
-            body = response.json()
-            assert "errors" not in body, body["errors"]
-            return body["data"]
-
+    with webserver(env, tmp_path_factory.mktemp("webserver") / "webserver.log") as query:
         yield query
-    finally:
-        webserver.terminate()
-        try:
-            webserver.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            webserver.kill()
 
 
 def test_the_seven_assets_with_groups_kinds_owners_descriptions_and_checks(graphql):

@@ -1,0 +1,112 @@
+"""One run of a district at a time, however it was launched: the UI, a backfill, the CLI, a
+schedule or a sensor. The run queue's per-district limit covers only runs that pass through the
+queue; this covers every run, because every step waits for the district's earlier runs first.
+
+A run's place in line is when it started (the instance's run records): the earliest run of the
+district still in progress goes on, the others wait. A CLI run records its host and process id,
+so that one killed outright (nothing ever records its end) is marked failed instead of being
+waited for.
+"""
+
+import os
+import socket
+import time
+
+import dagster as dg
+
+from rostering_pipeline.errors import DistrictBusy
+
+IN_PROGRESS = [
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+HOST_TAG = "rostering/host"
+PID_TAG = "rostering/pid"
+POLL_S = 1.0
+GOES_ON = "this run goes on"
+
+
+def in_process_tags() -> dict[str, str]:
+    """The tags of a run executed in this process (the CLI's): where to check it is alive."""
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+
+
+def wait_for_turn(context: dg.AssetExecutionContext, timeout_s: float) -> None:
+    """Return once no earlier run of this district is in progress; DistrictBusy after
+    `timeout_s`, naming the run still in the way."""
+    district = context.partition_key
+    deadline = time.monotonic() + timeout_s
+    announced: set[str] = set()
+    while True:
+        ahead = runs_ahead(context.instance, context.run.run_id, district)
+        if not ahead:
+            if announced:
+                context.log.info(f"{GOES_ON}: district '{district}' is free")
+            return
+        for run in ahead:
+            if run.run_id not in announced:
+                context.log.info(f"waiting for run {run.run_id} of district '{district}' to finish")
+                announced.add(run.run_id)
+        if time.monotonic() >= deadline:
+            raise DistrictBusy(
+                f"run {ahead[0].run_id} of district '{district}' was still in progress after "
+                f"{timeout_s:.0f} s; nothing done. If that run is dead, mark it failed in the UI "
+                "(Runs, Terminate) and launch again"
+            )
+        time.sleep(POLL_S)
+
+
+def runs_in_progress(instance: dg.DagsterInstance, district: str) -> list[dg.DagsterRun]:
+    """The district's runs in progress, but for CLI runs found dead (and marked failed)."""
+    return [
+        r.dagster_run
+        for r in _records_in_progress(instance, district)
+        if not _abandoned(instance, r.dagster_run)
+    ]
+
+
+def _records_in_progress(instance: dg.DagsterInstance, district: str) -> list[dg.RunRecord]:
+    return list(
+        instance.get_run_records(
+            dg.RunsFilter(tags={"dagster/partition": district}, statuses=IN_PROGRESS)
+        )
+    )
+
+
+def runs_ahead(instance: dg.DagsterInstance, run_id: str, district: str) -> list[dg.DagsterRun]:
+    """The district's runs in progress that started before `run_id`, oldest first."""
+    records = _records_in_progress(instance, district)
+    own = instance.get_run_record_by_id(run_id)
+    if own is None:
+        return []
+
+    def place(record: dg.RunRecord) -> tuple[float, str]:
+        started = record.start_time or record.create_timestamp.timestamp()
+        return started, record.dagster_run.run_id
+
+    ahead = sorted(
+        (r for r in records if r.dagster_run.run_id != run_id and place(r) < place(own)),
+        key=place,
+    )
+    return [r.dagster_run for r in ahead if not _abandoned(instance, r.dagster_run)]
+
+
+def _abandoned(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
+    """A CLI run on this host whose process is gone: marked failed, as nothing else will."""
+    if run.tags.get(HOST_TAG) != socket.gethostname() or PID_TAG not in run.tags:
+        return False
+    if _alive(int(run.tags[PID_TAG])):
+        return False
+    instance.report_run_failed(run, "its process ended without recording the run's end")
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True

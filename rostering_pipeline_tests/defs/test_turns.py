@@ -1,0 +1,48 @@
+"""A run waits for an earlier run of its district, and gives up with that run named."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster._core.utils import make_new_run_id
+
+from rostering_pipeline import runner
+from rostering_pipeline.defs.run_config import sync_run_config
+from rostering_pipeline.districts import get_district
+from rostering_pipeline_tests.e2e import register
+
+
+def test_a_run_gives_up_waiting_for_an_earlier_run_and_names_it(env, provider):
+    from rostering_pipeline.definitions import defs
+
+    register(env, provider)
+    instance = runner.instance()
+    instance.add_dynamic_partitions("district", ["d1"])
+    # A run of d1 launched elsewhere that never ends (no host or pid to prove it dead).
+    stuck = dg.DagsterRun(
+        job_name="roster_sync",
+        run_id=make_new_run_id(),
+        tags={"dagster/partition": "d1"},
+        status=dg.DagsterRunStatus.STARTED,
+    )
+    instance.add_run(stuck)
+    config = sync_run_config("full")
+    config["resources"]["sync"]["config"]["wait_for_earlier_run_s"] = 2
+
+    result = defs.resolve_job_def("roster_sync").execute_in_process(
+        instance=instance, partition_key="d1", run_config=config, raise_on_error=False
+    )
+
+    assert not result.success
+    assert provider.stats.data_requests == 0  # nothing pulled while the other run held d1
+    with env.connect() as conn:
+        district = get_district(conn, "d1")
+    assert district.last_error_kind == "busy"
+    assert district.last_error.startswith(
+        f"run {stuck.run_id} of district 'd1' was still in progress after 2 s; nothing done"
+    )
+    waiting = [
+        e.user_message
+        for e in instance.all_logs(result.run_id)
+        if "waiting for run" in e.user_message
+    ]
+    assert waiting and all(stuck.run_id in line for line in waiting)
