@@ -14,6 +14,8 @@ import httpx
 import sqlalchemy as sa
 
 REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+CODE_LOCATION = ("-m", "rostering_pipeline.definitions")
 STARTUP_S = 120
 
 
@@ -36,22 +38,32 @@ def free_port() -> int:
 
 
 @contextmanager
+def running(
+    argv: list[str | Path], env: Mapping[str, str], log: Path, cwd: Path | None = None
+) -> Iterator[subprocess.Popen]:
+    """A long-lived process, its output in `log`; terminated (then killed) on the way out."""
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            argv, cwd=cwd, env=dict(env), stdout=sink, stderr=subprocess.STDOUT
+        )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@contextmanager
 def webserver(env: Mapping[str, str], log: Path) -> Iterator[Callable[..., dict]]:
     """`dagster-webserver` on the code location, as `make ui` starts it; yields a GraphQL query
     function (the UI's own API) that fails on any GraphQL error."""
     port = free_port()
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [
-                Path(sys.executable).with_name("dagster-webserver"),
-                *("-m", "rostering_pipeline.definitions", "-h", "127.0.0.1", "-p", str(port)),
-            ],
-            env=dict(env),
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
+    argv = [BIN / "dagster-webserver", *CODE_LOCATION, "-h", "127.0.0.1", "-p", str(port)]
     base = f"http://127.0.0.1:{port}"
-    try:
+    with running(argv, env, log) as process:
         deadline = time.monotonic() + STARTUP_S
         while True:
             try:
@@ -73,33 +85,11 @@ def webserver(env: Mapping[str, str], log: Path) -> Iterator[Callable[..., dict]
             return body["data"]
 
         yield query
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @contextmanager
 def daemon(env: Mapping[str, str], log: Path) -> Iterator[None]:
     """`dagster-daemon` on the code location, as `make ui` runs it: it dequeues what the UI
     launches (the run queue), and runs schedules and sensors."""
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [
-                Path(sys.executable).with_name("dagster-daemon"),
-                *("run", "-m", "rostering_pipeline.definitions"),
-            ],
-            env=dict(env),
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    try:
+    with running([BIN / "dagster-daemon", "run", *CODE_LOCATION], env, log):
         yield
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()

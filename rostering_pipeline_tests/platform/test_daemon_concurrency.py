@@ -13,9 +13,7 @@ import itertools
 import json
 import os
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -25,9 +23,8 @@ from rostering_pipeline.defs.run_config import sync_run_config, sync_tags
 from rostering_pipeline.devserver import DistrictSpec, Faults, ProviderServer, ProviderSettings
 from rostering_pipeline.districts import get_district
 from rostering_pipeline_tests.e2e import CLIENT_ID, SECRET, register
-from rostering_pipeline_tests.platform.support import REPO, dagster_pg_env
+from rostering_pipeline_tests.platform.support import BIN, REPO, dagster_pg_env, running
 
-BIN = Path(sys.executable).parent
 RUNS = {"east": 3, "west": 2}
 # Marks this test's runs apart from any a schedule or sensor of the code location might start.
 LAUNCHED_HERE = {"rostering/test": "daemon-concurrency"}
@@ -100,12 +97,8 @@ def test_daemon_runs_one_run_per_district_at_a_time(
         for key in RUNS:
             register(engine, provider, key=key, schedule="0 0 1 1 *")  # never due during the test
         instance.add_dynamic_partitions("district", list(RUNS))
-        daemon_log = (tmp_path / "daemon.log").open("w")
-        daemon = subprocess.Popen(
-            [BIN / "dagster-daemon", "run", "-w", "workspace.yaml"],
-            cwd=REPO, env=env, stdout=daemon_log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
+        argv = [BIN / "dagster-daemon", "run", "-w", "workspace.yaml"]
+        with running(argv, env, tmp_path / "daemon.log", cwd=REPO):
             launches = []
             for key, count in RUNS.items():
                 with engine.connect() as conn:
@@ -115,13 +108,6 @@ def test_daemon_runs_one_run_per_district_at_a_time(
                 output, _ = launch.communicate(timeout=120)
                 assert launch.returncode == 0, output
             records = _wait_for_runs(instance, sum(RUNS.values()))
-        finally:
-            daemon.terminate()
-            try:
-                daemon.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-            daemon_log.close()
     engine.dispose()
 
     failed = [r.dagster_run.run_id for r in records if not r.dagster_run.is_success]
