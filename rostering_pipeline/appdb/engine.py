@@ -20,6 +20,9 @@ from rostering_pipeline.errors import BadInput, RosteringError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 UPGRADE_HINT = "run `rostering-pipeline db upgrade`"
+# How long a SQLite writer waits for the write lock: longer than the largest district's
+# reconciliation on SQLite. A `?timeout=SECONDS` in the URL overrides it.
+SQLITE_BUSY_TIMEOUT_S = 900
 
 
 def make_engine(url: str | None = None) -> sa.Engine:
@@ -41,14 +44,21 @@ def make_engine(url: str | None = None) -> sa.Engine:
 def _sqlite_engine(url: sa.URL) -> sa.Engine:
     if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
         Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    if "timeout" not in url.query:
+        # One writer at a time: a district's reconciliation holds the write lock for its whole
+        # transaction, and every other writer (another district's run, a webhook, an outcome)
+        # waits its turn rather than failing after Python's default of 5 s.
+        url = url.update_query_dict({"timeout": str(SQLITE_BUSY_TIMEOUT_S)})
     engine = sa.create_engine(url)
 
     @sa.event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection, _record) -> None:
-        # SQLite leaves foreign keys off per connection; WAL lets readers (the UI) run beside a sync
+        # SQLite leaves foreign keys off per connection; WAL lets readers (the UI, another
+        # district's validation) run beside a writer, and NORMAL is WAL's durable-enough sync.
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     return engine

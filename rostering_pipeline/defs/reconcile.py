@@ -1,19 +1,17 @@
 """`app_db/roster`: apply the snapshots its own run (or the run it re-executes) pulled and
 validated to the application database: one set, validated together, or nothing."""
 
-import os
-import signal
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 import dagster as dg
 import orjson
 
 from rostering_pipeline.appdb.ledger import LedgerEntry, run_verdicts
-from rostering_pipeline.appdb.reconcile import FAULT_POINTS, Guard, reconcile
+from rostering_pipeline.appdb.reconcile import Guard, reconcile
 from rostering_pipeline.appdb.tables import sync_runs
 from rostering_pipeline.defs.extract import asset_key, effective_mode
+from rostering_pipeline.defs.fault_hooks import fault_hook_from_env
 from rostering_pipeline.defs.lineage import run_lineage
 from rostering_pipeline.defs.partitions import district_partitions
 from rostering_pipeline.defs.resources import AppDatabase, SnapshotStorage
@@ -26,9 +24,6 @@ from rostering_pipeline.outcomes import describe_failed_checks, describe_held
 from rostering_pipeline.preview import build_report
 
 ROSTER_KEY = dg.AssetKey(["app_db", "roster"])
-# Test hook (rostering_pipeline_tests/faults): SIGKILL the sync process at this named point of
-# the reconciliation, to prove a crash anywhere leaves the app DB as it was. Unset: inert.
-KILL_AT_VARIABLE = "ROSTERING_FAULT_KILL_AT"
 
 
 def applicable_snapshots(ledger: dict[str, LedgerEntry]) -> dict[str, LedgerEntry]:
@@ -68,21 +63,6 @@ def _high_water_mark(entries: dict[str, LedgerEntry]) -> datetime | None:
     poisoned by one record stamped in the future."""
     clocks = [entry.provider_clock_at for entry in entries.values() if entry.provider_clock_at]
     return min(clocks) if clocks else None
-
-
-def kill_hook_from_env() -> Callable[[str], None] | None:
-    """The reconciliation's fault hook when `ROSTERING_FAULT_KILL_AT` names a point, else None."""
-    kill_at = os.environ.get(KILL_AT_VARIABLE)
-    if not kill_at:
-        return None
-    if kill_at not in FAULT_POINTS:
-        raise ValueError(f"{KILL_AT_VARIABLE}: unknown point; one of {', '.join(FAULT_POINTS)}")
-
-    def kill(point: str) -> None:
-        if point == kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return kill
 
 
 @dg.asset(
@@ -136,7 +116,7 @@ def roster(
         dagster_run_id=context.run.run_id,
         high_water_mark=_high_water_mark(entries),
         pulled_at=min(entry.recorded_at for entry in entries.values()),
-        fault_hook=kill_hook_from_env(),
+        fault_hook=fault_hook_from_env(),
     )
     if result.status == "held":
         held = describe_held(district.key, result.held)

@@ -40,6 +40,14 @@ def pg_env(data_dir, empty_pg_url, monkeypatch) -> Iterator[sa.Engine]:
 
 
 @pytest.fixture
+def sqlite_env(data_dir, monkeypatch) -> Iterator[sa.Engine]:
+    """The same on the embedded SQLite default: for what depends on SQLite's locking."""
+    engine = _environment(monkeypatch, data_dir, f"sqlite:///{data_dir / 'app.db'}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
 def provider() -> Iterator[ProviderServer]:
     with serve() as server:
         yield server

@@ -142,9 +142,14 @@ def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def cli_background(*args: str) -> subprocess.Popen[str]:
+def cli_background(*args: str, **env: str) -> subprocess.Popen[str]:
+    """`rostering-pipeline ARGS` started in a child process with this environment plus `env`."""
     return subprocess.Popen(
-        [str(CLI), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [str(CLI), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env},
     )
 
 

@@ -8,7 +8,7 @@ import signal
 import dagster as dg
 
 from rostering_pipeline.appdb.reconcile import FAULT_POINTS
-from rostering_pipeline.defs.reconcile import KILL_AT_VARIABLE
+from rostering_pipeline.defs.fault_hooks import KILL_AT_VARIABLE
 from rostering_pipeline_tests.e2e import register
 from rostering_pipeline_tests.faults.support import assert_converged, cli, export, synced
 
