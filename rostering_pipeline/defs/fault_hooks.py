@@ -1,6 +1,7 @@
 """Test hooks of the reconciliation (rostering_pipeline_tests/faults), inert unless set.
 
-At a named point of the reconciliation (appdb.reconcile.FAULT_POINTS):
+At a named point (`before_roster`: the roster step's start, every extract done; then the
+reconciliation's own, appdb.reconcile.FAULT_POINTS):
 - `ROSTERING_FAULT_KILL_AT=POINT` SIGKILLs the sync process, to prove a crash anywhere leaves
   the app DB as it was;
 - `ROSTERING_FAULT_STALL_AT=POINT:SECONDS` sleeps there, holding the district's lock, to stand in
@@ -16,6 +17,7 @@ from rostering_pipeline.appdb.reconcile import FAULT_POINTS
 
 KILL_AT_VARIABLE = "ROSTERING_FAULT_KILL_AT"
 STALL_AT_VARIABLE = "ROSTERING_FAULT_STALL_AT"
+POINTS = ("before_roster", *FAULT_POINTS)
 
 
 def fault_hook_from_env() -> Callable[[str], None] | None:
@@ -23,8 +25,8 @@ def fault_hook_from_env() -> Callable[[str], None] | None:
     kill_at = os.environ.get(KILL_AT_VARIABLE, "")
     stall_at, _, seconds = os.environ.get(STALL_AT_VARIABLE, "").partition(":")
     for variable, point in ((KILL_AT_VARIABLE, kill_at), (STALL_AT_VARIABLE, stall_at)):
-        if point and point not in FAULT_POINTS:
-            raise ValueError(f"{variable}: unknown point; one of {', '.join(FAULT_POINTS)}")
+        if point and point not in POINTS:
+            raise ValueError(f"{variable}: unknown point; one of {', '.join(POINTS)}")
     if not kill_at and not stall_at:
         return None
     stall_s = float(seconds or 0)

@@ -85,6 +85,9 @@ def roster(
     app_db: AppDatabase,
     snapshots: SnapshotStorage,
 ) -> dg.MaterializeResult:
+    fault_hook = fault_hook_from_env()
+    if fault_hook:
+        fault_hook("before_roster")
     wait_for_turn(context, sync.wait_for_earlier_run_s)
     started = time.monotonic()
     engine = app_db.engine()
@@ -116,7 +119,7 @@ def roster(
         dagster_run_id=context.run.run_id,
         high_water_mark=_high_water_mark(entries),
         pulled_at=min(entry.recorded_at for entry in entries.values()),
-        fault_hook=fault_hook_from_env(),
+        fault_hook=fault_hook,
     )
     if result.status == "held":
         held = describe_held(district.key, result.held)

@@ -9,6 +9,7 @@ import dagster as dg
 
 from rostering_pipeline.appdb.reconcile import FAULT_POINTS
 from rostering_pipeline.defs.fault_hooks import KILL_AT_VARIABLE
+from rostering_pipeline.districts import get_district
 from rostering_pipeline_tests.e2e import register
 from rostering_pipeline_tests.faults.support import assert_converged, cli, export, synced
 
@@ -46,4 +47,33 @@ def test_a_sync_killed_anywhere_in_the_reconciliation_applies_nothing(env, provi
     assert {instance.get_run_by_id(run).status for run in killed_runs} == {
         dg.DagsterRunStatus.FAILURE
     }
+    assert_converged(env, "d1", "ref")
+
+
+def test_a_sync_killed_between_extract_and_roster_then_roster_alone(env, provider):
+    """Every extract of the killed run passed, but no run of `app_db/roster` alone may apply
+    them: its own run pulled nothing. The next full sync converges."""
+    from rostering_pipeline.definitions import defs
+
+    register(env, provider, "d1")
+    register(env, provider, "ref")
+    synced("d1")
+    provider.advance_day()
+    before = export(env, "d1").applied
+
+    killed = cli("sync", "d1", **{KILL_AT_VARIABLE: "before_roster"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    alone = defs.resolve_job_def("roster_sync").execute_in_process(
+        instance=dg.DagsterInstance.get(),
+        partition_key="d1",
+        asset_selection=[dg.AssetKey(["app_db", "roster"])],
+        raise_on_error=False,
+    )
+
+    assert not alone.success
+    assert export(env, "d1").applied == before
+    with env.connect() as conn:
+        district = get_district(conn, "d1")
+    assert district.last_error.startswith("nothing applied; this run did not pull and validate")
+    synced("d1")
     assert_converged(env, "d1", "ref")
