@@ -32,7 +32,7 @@ from rostering_pipeline.appdb.tables import (
 )
 from rostering_pipeline.errors import BadInput
 from rostering_pipeline.oneroster.client import is_loopback
-from rostering_pipeline.secrets import SecretBox
+from rostering_pipeline.secrets import SecretBinding, SecretBox, is_bound, origin_of
 
 SETTABLE_STATUSES = ("preview", "active", "paused")  # "purged" only through mark_purged
 AUTH_METHODS = ("oauth2", "oauth1")
@@ -179,7 +179,9 @@ def client_secret(district: District, box: SecretBox) -> str:
             f"run `rostering-pipeline districts set-credentials {district.key}`"
         )
     return box.decrypt(
-        district.client_secret_ciphertext, district.client_secret_key_id, district_key=district.key
+        district.client_secret_ciphertext,
+        district.client_secret_key_id,
+        bound_to=_binding("client_secret", district.settings()),
     )
 
 
@@ -189,8 +191,20 @@ def webhook_secret(district: District, box: SecretBox) -> str | None:
     return box.decrypt(
         district.webhook_secret_ciphertext,
         district.webhook_secret_key_id,
-        district_key=district.key,
+        bound_to=_binding("webhook_secret", district.settings()),
     )
+
+
+def secret_origin(settings: DistrictSettings) -> str:
+    """Where the client secret is sent: the token URL's origin (OAuth 2.0), else the base
+    URL's (OAuth 1.0a signs every request with it)."""
+    url = settings.token_url if settings.auth_method == "oauth2" else settings.base_url
+    return origin_of(url or "")
+
+
+def _binding(field: str, settings: DistrictSettings) -> SecretBinding:
+    origin = secret_origin(settings) if field == "client_secret" else None
+    return SecretBinding(settings.key, field, origin)
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -262,9 +276,9 @@ def add_district(
         _check_secret("webhook secret", webhook_secret)
     now = _now()
     values = _settings_columns(settings) | {"created_at": now, "updated_at": now}
-    values |= _sealed("client_secret", client_secret, settings.key, box)
+    values |= _sealed("client_secret", client_secret, settings, box)
     if webhook_secret is not None:
-        values |= _sealed("webhook_secret", webhook_secret, settings.key, box)
+        values |= _sealed("webhook_secret", webhook_secret, settings, box)
     with _transaction(bind) as conn:
         taken = conn.execute(sa.select(districts.c.id).where(districts.c.key == settings.key))
         if taken.first() is not None:
@@ -286,8 +300,21 @@ def _new_settings(fields: dict[str, Any]) -> DistrictSettings:
     return DistrictSettings(**fields)
 
 
-def update_district(bind: sa.Engine | sa.Connection, key: str, /, **changes: Any) -> District:
-    """Change settings (any field of DistrictSettings but the key); the result is re-validated."""
+def update_district(
+    bind: sa.Engine | sa.Connection,
+    key: str,
+    /,
+    *,
+    client_secret: str | None = None,
+    box: SecretBox | None = None,
+    **changes: Any,
+) -> District:
+    """Change settings (any field of DistrictSettings but the key); the result is re-validated.
+
+    A change that sends the client secret to another origin (a token URL on another host, a base
+    URL under OAuth 1.0a, a switch of auth method) needs the secret given again: it is sealed to
+    the new origin, and the old ciphertext would not decrypt there.
+    """
     unknown = sorted(set(changes) - set(SETTINGS_FIELDS) | ({"key"} & set(changes)))
     if unknown:
         raise BadInput(f"cannot change {', '.join(unknown)} of a district")
@@ -295,6 +322,17 @@ def update_district(bind: sa.Engine | sa.Connection, key: str, /, **changes: Any
         current = _changeable(conn, key)
         settings = dataclasses.replace(current.settings(), **changes).validated()
         values = _settings_columns(settings) | {"updated_at": _now()}
+        moved = secret_origin(settings) != secret_origin(current.settings())
+        if client_secret is not None:
+            _check_secret("client secret", client_secret)
+            values |= _sealed("client_secret", client_secret, settings, _need(box))
+            values["credentials_ok"] = None
+        elif moved and current.has_client_secret:
+            raise BadInput(
+                f"the client secret of '{key}' is sent to {secret_origin(current.settings())}; "
+                f"moving it to {secret_origin(settings)} needs the secret given again in the "
+                "same command (--client-secret-env VAR)"
+            )
         conn.execute(districts.update().where(districts.c.id == current.id).values(values))
         return get_district(conn, key)
 
@@ -303,7 +341,7 @@ def set_credentials(
     bind: sa.Engine | sa.Connection,
     key: str,
     *,
-    box: SecretBox,
+    box: SecretBox | None = None,
     client_id: str | None = None,
     client_secret: str | None = None,
 ) -> District:
@@ -315,18 +353,22 @@ def set_credentials(
         if not client_id.strip():
             raise BadInput("client id must not be empty")
         values["client_id"] = client_id.strip()
-    if client_secret is not None:
-        _check_secret("client secret", client_secret)
-        values |= _sealed("client_secret", client_secret, key, box)
-    return _write(bind, key, values)
+    with _transaction(bind) as conn:
+        current = _changeable(conn, key)
+        if client_secret is not None:
+            _check_secret("client secret", client_secret)
+            values |= _sealed("client_secret", client_secret, current.settings(), _need(box))
+        return _write(conn, key, values)
 
 
 def set_webhook_secret(
     bind: sa.Engine | sa.Connection, key: str, webhook_secret: str, *, box: SecretBox
 ) -> District:
     _check_secret("webhook secret", webhook_secret)
-    values = _sealed("webhook_secret", webhook_secret, key, box) | {"updated_at": _now()}
-    return _write(bind, key, values)
+    with _transaction(bind) as conn:
+        settings = _changeable(conn, key).settings()
+        values = _sealed("webhook_secret", webhook_secret, settings, box) | {"updated_at": _now()}
+        return _write(conn, key, values)
 
 
 def set_status(bind: sa.Engine | sa.Connection, key: str, status: str) -> District:
@@ -373,7 +415,8 @@ def record_outcome(
 
 
 def rotate_secrets(bind: sa.Engine | sa.Connection, box: SecretBox) -> int:
-    """Re-encrypt every secret not yet under the first key; all or nothing. Returns the count."""
+    """Re-encrypt every secret not yet under the first key, or not yet bound to its field and
+    origin (written before the binding); all or nothing. Returns the count."""
     count = 0
     with _transaction(bind) as conn:
         for district in list_districts(conn):
@@ -381,10 +424,11 @@ def rotate_secrets(bind: sa.Engine | sa.Connection, box: SecretBox) -> int:
             for name in ("client_secret", "webhook_secret"):
                 ciphertext = getattr(district, f"{name}_ciphertext")
                 key_id = getattr(district, f"{name}_key_id")
-                if ciphertext is None or key_id == box.encrypting_key_id:
+                if ciphertext is None or (key_id == box.encrypting_key_id and is_bound(ciphertext)):
                     continue
-                plaintext = box.decrypt(ciphertext, key_id, district_key=district.key)
-                values |= _sealed(name, plaintext, district.key, box)
+                settings = district.settings()
+                plaintext = box.decrypt(ciphertext, key_id, bound_to=_binding(name, settings))
+                values |= _sealed(name, plaintext, settings, box)
                 count += 1
             if values:
                 conn.execute(districts.update().where(districts.c.id == district.id).values(values))
@@ -452,9 +496,17 @@ def _write(bind: sa.Engine | sa.Connection, key: str, values: dict[str, Any]) ->
         return get_district(conn, key)
 
 
-def _sealed(name: str, plaintext: str, district_key: str, box: SecretBox) -> dict[str, str]:
-    ciphertext, key_id = box.encrypt(plaintext, district_key=district_key)
+def _sealed(
+    name: str, plaintext: str, settings: DistrictSettings, box: SecretBox
+) -> dict[str, str]:
+    ciphertext, key_id = box.encrypt(plaintext, bound_to=_binding(name, settings))
     return {f"{name}_ciphertext": ciphertext, f"{name}_key_id": key_id}
+
+
+def _need(box: SecretBox | None) -> SecretBox:
+    if box is None:
+        raise BadInput("a secret is given: ROSTERING_SECRET_KEYS is needed to encrypt it")
+    return box
 
 
 def _settings_columns(settings: DistrictSettings) -> dict[str, Any]:

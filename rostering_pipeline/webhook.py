@@ -15,6 +15,7 @@ import hmac
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -54,8 +55,9 @@ def sign(secret: str, timestamp: int | str, body: bytes) -> str:
     return SIGNATURE_PREFIX + digest.hexdigest()
 
 
-def create_app(engine: sa.Engine, box: SecretBox) -> Starlette:
-    """The ASGI app on an upgraded application database and the configured secret keys."""
+def create_app(engine: sa.Engine, keys: Callable[[], SecretBox] = SecretBox.from_env) -> Starlette:
+    """The ASGI app on an upgraded application database; `keys` gives the secret keys in force,
+    asked for each request (a keys file rotated under a running receiver takes effect at once)."""
 
     async def receive(request: Request) -> JSONResponse:
         key = request.path_params["district_key"]
@@ -63,7 +65,7 @@ def create_app(engine: sa.Engine, box: SecretBox) -> Starlette:
             timestamp = _timestamp(request.headers.get(TIMESTAMP_HEADER), time.time())
             signature = request.headers.get(SIGNATURE_HEADER, "")
             body = await _body(request)
-            await run_in_threadpool(_accept, engine, box, key, timestamp, signature, body)
+            await run_in_threadpool(_accept, engine, keys, key, timestamp, signature, body)
         except TooLarge:
             log.warning("webhook for %r refused: body over %d bytes", key[:64], MAX_BODY_BYTES)
             return JSONResponse({"error": "payload too large"}, status_code=413)
@@ -98,19 +100,27 @@ async def _body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def _stored_secret(district: District | None, box: SecretBox) -> tuple[str | None, str | None]:
+def _stored_secret(
+    district: District | None, keys: Callable[[], SecretBox]
+) -> tuple[str | None, str | None]:
     """The district's webhook secret, and why it could not be read (a key this process does not
-    hold): the caller gets the same 401 either way, only the log tells them apart."""
+    hold, or no keys at all): the caller gets the same 401 either way, only the log tells them
+    apart."""
     if district is None:
         return None, None
     try:
-        return webhook_secret(district, box), None
+        return webhook_secret(district, keys()), None
     except SecretKeyError as exc:
         return None, str(exc)
 
 
 def _accept(
-    engine: sa.Engine, box: SecretBox, key: str, timestamp: int, signature: str, body: bytes
+    engine: sa.Engine,
+    keys: Callable[[], SecretBox],
+    key: str,
+    timestamp: int,
+    signature: str,
+    body: bytes,
 ) -> None:
     """Verify and record, or raise Refused; the signature is accepted only once."""
     with engine.begin() as conn:
@@ -118,7 +128,7 @@ def _accept(
             district = get_district(conn, key)
         except BadInput:
             district = None
-        secret, unreadable = _stored_secret(district, box)
+        secret, unreadable = _stored_secret(district, keys)
         expected = sign(secret or _DECOY_SECRET, timestamp, body)
         matches = hmac.compare_digest(expected.encode(), signature.strip().lower().encode())
         if unreadable:

@@ -7,13 +7,14 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from rostering_pipeline import districts as registry
 from rostering_pipeline.appdb import tables
 from rostering_pipeline.appdb.engine import make_engine, upgrade
 from rostering_pipeline.districts import DistrictSettings
 from rostering_pipeline.errors import BadInput
-from rostering_pipeline.secrets import SecretBox, new_key_entry
+from rostering_pipeline.secrets import SecretBox, is_bound, new_key_entry
 
 CLIENT_SECRET = "client-s3cret/with+odd=chars"
 WEBHOOK_SECRET = "webhook-s3cret"
@@ -469,3 +470,86 @@ def test_held_syncs_are_those_not_followed_by_a_success(engine, box):
     assert found["north"].sync_run_id == north_held
     assert found["north"].held == held
     assert found["north"].started_at == NOW + timedelta(minutes=1)
+
+
+def _stored(engine, key: str, **values) -> None:
+    """Write columns directly, as someone with access to the database could."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(tables.districts).where(tables.districts.c.key == key).values(values)
+        )
+
+
+@pytest.mark.parametrize(
+    "move",
+    [
+        {"token_url": "https://evil.example/oauth/token"},
+        {"token_url": "https://north.example.org:8443/oauth/token"},
+        {"auth_method": "oauth1", "token_url": None},  # then sent to the base URL's origin
+    ],
+)
+def test_moving_where_the_client_secret_goes_needs_the_secret_again(engine, box, move):
+    _add(engine, box, base_url="https://rs.north.example.org/ims/oneroster/v1p1/")
+    before = _dump(engine)
+
+    with pytest.raises(BadInput, match="needs the secret given again in the same command"):
+        registry.update_district(engine, "north", **move)
+    assert _dump(engine) == before
+
+    moved = registry.update_district(engine, "north", client_secret="new-s3cret", box=box, **move)
+    assert registry.client_secret(moved, box) == "new-s3cret"
+    assert moved.credentials_ok is None
+
+
+def test_a_move_within_the_same_origin_keeps_the_secret(engine, box):
+    _add(engine, box)
+    moved = registry.update_district(engine, "north", token_url="https://north.example.org/v2/tok")
+    assert registry.client_secret(moved, box) == CLIENT_SECRET
+
+
+def test_oauth1_binds_the_client_secret_to_the_base_urls_origin(engine, box):
+    _add(engine, box, auth_method="oauth1", token_url=None)
+    with pytest.raises(BadInput, match="needs the secret given again"):
+        registry.update_district(engine, "north", base_url="https://other.example/ims")
+
+
+def test_a_ciphertext_moved_by_hand_does_not_decrypt(engine, box):
+    _add(engine, box, webhook_secret=WEBHOOK_SECRET)
+    _add(engine, box, "south")
+    north = registry.get_district(engine, "north")
+    south = registry.get_district(engine, "south")
+
+    # the endpoint changed in the database, behind the registry's back
+    _stored(engine, "north", token_url="https://evil.example/oauth/token")
+    with pytest.raises(BadInput, match="endpoint moved to another host; give it again"):
+        registry.client_secret(registry.get_district(engine, "north"), box)
+    _stored(engine, "north", token_url=north.token_url)
+    # another field's ciphertext, and another district's
+    _stored(engine, "north", client_secret_ciphertext=north.webhook_secret_ciphertext)
+    with pytest.raises(BadInput, match="client secret of district 'north' does not decrypt"):
+        registry.client_secret(registry.get_district(engine, "north"), box)
+    _stored(engine, "north", client_secret_ciphertext=south.client_secret_ciphertext)
+    with pytest.raises(BadInput, match="does not decrypt"):
+        registry.client_secret(registry.get_district(engine, "north"), box)
+
+
+def test_rotate_secrets_rebinds_ciphertexts_from_before_the_binding(engine, box):
+    _add(engine, box, webhook_secret=WEBHOOK_SECRET)
+    key = base64.b64decode(K1.split(":", 1)[1])
+    legacy = {}
+    for name, plaintext in (("client_secret", CLIENT_SECRET), ("webhook_secret", WEBHOOK_SECRET)):
+        nonce = bytes(12)  # as the previous version sealed: the district alone as associated data
+        sealed = AESGCM(key).encrypt(
+            nonce, plaintext.encode(), b"rostering-pipeline/district/north"
+        )
+        legacy[f"{name}_ciphertext"] = base64.b64encode(nonce + sealed).decode()
+    _stored(engine, "north", **legacy)
+    assert registry.client_secret(registry.get_district(engine, "north"), box) == CLIENT_SECRET
+
+    assert registry.rotate_secrets(engine, box) == 2  # same key, but now bound
+    assert registry.rotate_secrets(engine, box) == 0
+
+    north = registry.get_district(engine, "north")
+    assert is_bound(north.client_secret_ciphertext) and is_bound(north.webhook_secret_ciphertext)
+    assert registry.client_secret(north, box) == CLIENT_SECRET
+    assert registry.webhook_secret(north, box) == WEBHOOK_SECRET

@@ -34,6 +34,7 @@ class Receiver:
     url: str
     engine: sa.Engine
     log: Path
+    keys_file: Path
 
     def post(self, key: str, body: bytes, **headers: str) -> httpx.Response:
         return httpx.post(f"{self.url}/webhooks/{key}", content=body, headers=headers)
@@ -65,6 +66,9 @@ def signature_headers(body: bytes, *, secret: str = WEBHOOK_SECRET, skew: int = 
     }
 
 
+FOREIGN_KEY = "k9:" + base64.b64encode(os.urandom(32)).decode()
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -85,7 +89,7 @@ def _register(engine: sa.Engine, box: SecretBox) -> None:
         add_district(conn, key="nosecret", name="No webhook secret", **common)
         set_status(conn, "paused", "paused")
         # sealed under a key the receiver does not hold (rotated away, or another deployment's)
-        foreign = SecretBox(parse_keys("k9:" + base64.b64encode(os.urandom(32)).decode()))
+        foreign = SecretBox(parse_keys(FOREIGN_KEY))
         add_district(
             conn, key="foreign", name="Foreign key", webhook_secret=WEBHOOK_SECRET,
             **{**common, "box": foreign},
@@ -101,12 +105,15 @@ def receiver(tmp_path_factory) -> Iterator[Receiver]:
     engine = make_engine(url)
     _register(engine, SecretBox(parse_keys(keys)))
     port = _free_port()
+    keys_file = folder / "secret_keys"  # as a mounted secret: the receiver reads the file
+    keys_file.write_text(keys + "\n")
     env = {
         **os.environ,
         "ROSTERING_DATA_DIR": str(folder),
         "ROSTERING_DATABASE_URL": url,
-        "ROSTERING_SECRET_KEYS": keys,
+        "ROSTERING_SECRET_KEYS_FILE": str(keys_file),
     }
+    env.pop("ROSTERING_SECRET_KEYS", None)
     log = folder / "receiver.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
@@ -126,7 +133,7 @@ def receiver(tmp_path_factory) -> Iterator[Receiver]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"receiver did not start: {log.read_text()}") from None
                 time.sleep(0.1)
-        yield Receiver(base, engine, log)
+        yield Receiver(base, engine, log, keys_file)
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -239,7 +246,24 @@ def test_logs_name_outcomes_but_never_the_secret_or_signature(receiver):
 
 def test_a_secret_the_receiver_cannot_decrypt_is_the_same_401(receiver):
     """Not a 500, which would also tell a caller that the district exists; the log says why."""
+    recorded = receiver.requests("foreign")
     response = receiver.signed("foreign")
     assert (response.status_code, response.json()) == (401, REFUSED)
-    assert receiver.requests("foreign") == 0
+    assert receiver.requests("foreign") == recorded
     assert "cannot be decrypted" in receiver.log.read_text()
+
+
+def test_a_rotated_keys_file_takes_effect_without_a_restart(receiver):
+    """The key a district's secret is under arrives in the mounted file: the next request is
+    accepted by the same process."""
+    before = receiver.keys_file.read_text()
+    recorded = receiver.requests("foreign")
+    assert receiver.signed("foreign").status_code == 401
+    try:
+        receiver.keys_file.write_text(before.strip() + "\n" + FOREIGN_KEY + "\n")
+        response = receiver.signed("foreign")
+        assert response.status_code == 202, response.text
+        assert receiver.requests("foreign") == recorded + 1
+    finally:
+        receiver.keys_file.write_text(before)
+    assert receiver.signed("foreign").status_code == 401  # and taken away again

@@ -180,10 +180,10 @@ def update(
         raise BadInput("nothing to change: give at least one option")
     box = SecretBox.from_env() if secret or webhook else None
     with _database() as engine, engine.begin() as conn:
-        if changes:
-            registry.update_district(conn, key, **changes)
-        if client_id or secret:
-            registry.set_credentials(conn, key, client_id=client_id, client_secret=secret, box=box)
+        if changes or secret:  # a secret given here is sealed to the endpoint it now goes to
+            registry.update_district(conn, key, client_secret=secret, box=box, **changes)
+        if client_id:
+            registry.set_credentials(conn, key, client_id=client_id)
         if webhook:
             registry.set_webhook_secret(conn, key, webhook, box=box)
     click.echo(f"updated district '{key}'")
@@ -308,11 +308,15 @@ def remove(key: str) -> None:
 
 @districts.command("rotate-secrets")
 def rotate_secrets() -> None:
-    """Re-encrypt every stored secret under the first key of ROSTERING_SECRET_KEYS."""
+    """Re-seal every stored secret under the first key, bound to its district, field and endpoint
+    (run once after upgrading from a version without that binding)."""
     box = SecretBox.from_env()
     with _database() as engine:
         count = registry.rotate_secrets(engine, box)
-    click.echo(f"re-encrypted {count} secret(s) under key '{box.encrypting_key_id}'")
+    click.echo(
+        f"re-sealed {count} secret(s) under key '{box.encrypting_key_id}', each bound to its "
+        "district, field and endpoint"
+    )
 
 
 # --- presentation ------------------------------------------------------------------------------

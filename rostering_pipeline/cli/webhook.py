@@ -23,8 +23,8 @@ def serve(host: str, port: int) -> None:
     from rostering_pipeline.secrets import SecretBox
     from rostering_pipeline.webhook import create_app
 
-    box = SecretBox.from_env()  # fail now, not on the first request
-    app = create_app(ready_engine(), box)
+    SecretBox.from_env()  # fail now, not on the first request; then read per request
+    app = create_app(ready_engine(), SecretBox.from_env)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     click.echo(f"webhook receiver on http://{host}:{port}/webhooks/{{district_key}}")
     uvicorn.run(app, host=host, port=port, server_header=False, log_level="info")

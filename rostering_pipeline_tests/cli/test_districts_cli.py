@@ -203,6 +203,25 @@ def test_update_credentials_and_webhook_secret_in_one_go(engine, monkeypatch):
     assert registry.webhook_secret(d, SecretBox.from_env()) == "hook"
 
 
+def test_update_moving_the_token_url_to_another_host_needs_the_secret(engine, monkeypatch):
+    ok(*ADD, input=SECRET)
+    before = dump(engine)
+    move = ("districts", "update", "north", "--token-url", "https://idp.elsewhere.example/token")
+
+    assert refused(*move) == (
+        "the client secret of 'north' is sent to https://north.example.org; moving it to "
+        "https://idp.elsewhere.example needs the secret given again in the same command "
+        "(--client-secret-env VAR)"
+    )
+    assert dump(engine) == before
+
+    monkeypatch.setenv("NEW_SECRET", "secret-for-the-new-idp")
+    ok(*move, "--client-secret-env", "NEW_SECRET")
+    moved = registry.get_district(engine, "north")
+    assert moved.token_url == "https://idp.elsewhere.example/token"
+    assert registry.client_secret(moved, SecretBox.from_env()) == "secret-for-the-new-idp"
+
+
 def test_credentials_flow_rejected_then_fixed(engine):
     ok(*ADD, input=SECRET)
     registry.record_outcome(
@@ -311,7 +330,7 @@ def test_rotate_secrets(engine, monkeypatch):
     k2 = new_key_entry("k2")
     monkeypatch.setenv("ROSTERING_SECRET_KEYS", f"{k2},{K1}")
 
-    assert "re-encrypted 1 secret(s) under key 'k2'" in ok("districts", "rotate-secrets")
+    assert "re-sealed 1 secret(s) under key 'k2'" in ok("districts", "rotate-secrets")
 
     monkeypatch.setenv("ROSTERING_SECRET_KEYS", k2)
     assert "set, key k2" in ok("districts", "show", "north")
