@@ -46,3 +46,7 @@ class DistrictBusy(RosteringError):
 
     exit_code = 1
     kind = "busy"
+
+
+class DistrictPurged(BadInput):
+    """The district was purged while a run of it was under way."""

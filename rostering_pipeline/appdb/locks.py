@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from rostering_pipeline.appdb.tables import districts
+from rostering_pipeline.errors import DistrictPurged
+
 # The lock class ("Rost" in ASCII, an int4); the second number is the district's id.
 ADVISORY_CLASS = 0x526F7374
 
@@ -27,3 +30,14 @@ def lock_district(conn: sa.Connection, district_id: int) -> None:
         driver = conn.connection.driver_connection
         if not driver.in_transaction:  # an engine hook may already have begun one
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def lock_unpurged(conn: sa.Connection, district_id: int) -> None:
+    """`lock_district`, then DistrictPurged if the district was purged meanwhile: a run under way
+    when its district is purged writes nothing back."""
+    lock_district(conn, district_id)
+    status = conn.execute(
+        sa.select(districts.c.status).where(districts.c.id == district_id)
+    ).scalar_one()
+    if status == "purged":
+        raise DistrictPurged("the district was purged while this run was under way; nothing kept")

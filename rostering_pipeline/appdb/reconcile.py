@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from rostering_pipeline.appdb import tables
 from rostering_pipeline.appdb.guard import Guard, entities_over_threshold
 from rostering_pipeline.appdb.id_case import follow_id_case_changes, respell_references
-from rostering_pipeline.appdb.locks import lock_district
+from rostering_pipeline.appdb.locks import lock_unpurged
 from rostering_pipeline.appdb.prepare import (
     DEACTIVATE,
     KEEP,
@@ -211,15 +211,11 @@ def _begin_district_transaction(
 ) -> None:
     """Serialize runs of one district: an advisory lock on PostgreSQL, the write lock on SQLite.
     A district purged, or given a roster pulled later, while the run waited takes nothing more."""
-    lock_district(conn, district_id)
+    lock_unpurged(conn, district_id)
     districts = tables.districts
-    status, held_pulled_at = conn.execute(
-        sa.select(districts.c.status, districts.c.roster_pulled_at).where(
-            districts.c.id == district_id
-        )
-    ).one()
-    if status == "purged":
-        raise BadInput("the district was purged while this run waited for it; nothing applied")
+    held_pulled_at = conn.execute(
+        sa.select(districts.c.roster_pulled_at).where(districts.c.id == district_id)
+    ).scalar_one()
     if pulled_at is not None and held_pulled_at is not None and pulled_at < held_pulled_at:
         raise BadInput(
             f"nothing applied; a roster pulled later was applied by run "

@@ -9,6 +9,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from rostering_pipeline.appdb.ledger import latest_verdicts, record_verdict, run_verdicts
+from rostering_pipeline.appdb.locks import lock_unpurged
 from rostering_pipeline.appdb.profiles import load_profiles, record_profile
 from rostering_pipeline.appdb.tables import ROSTER_TABLES
 from rostering_pipeline.defs.checks import STRUCTURE, check_results, check_specs
@@ -18,7 +19,7 @@ from rostering_pipeline.defs.resources import AppDatabase, OneRosterSource, Snap
 from rostering_pipeline.defs.run_config import MODES, SyncOptions
 from rostering_pipeline.defs.turns import wait_for_turn
 from rostering_pipeline.districts import District, format_duration, get_district
-from rostering_pipeline.errors import BadInput
+from rostering_pipeline.errors import BadInput, DistrictPurged
 from rostering_pipeline.oneroster.entities import ENTITIES, Entity
 from rostering_pipeline.oneroster.profile import DeltaPolicy, delta_policy
 from rostering_pipeline.scope import restrict_to_schools
@@ -129,21 +130,26 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
         grades = grade_vocabulary(entity.name, frame) if entity.name in GRADED else None
         stats = fetched.stats
         observed = stats.profile.observed()
-        with engine.begin() as conn:
-            record_profile(conn, district.id, entity.name, observed, datetime.now(UTC))
-            record_verdict(
-                conn,
-                district_id=district.id,
-                dagster_run_id=context.run.run_id,
-                entity=entity.name,
-                snapshot_location=location,
-                mode=mode,
-                passed=verdict.passed,
-                quarantined_ids=verdict.quarantined_ids,
-                dependent_quarantined_ids=verdict.dependent_quarantined_ids,
-                provider_clock_at=stats.clock_at,
-                failure_counts=_failure_counts(verdict),
-            )
+        try:
+            with engine.begin() as conn:
+                lock_unpurged(conn, district.id)  # a purge meanwhile: keep no snapshot
+                record_profile(conn, district.id, entity.name, observed, datetime.now(UTC))
+                record_verdict(
+                    conn,
+                    district_id=district.id,
+                    dagster_run_id=context.run.run_id,
+                    entity=entity.name,
+                    snapshot_location=location,
+                    mode=mode,
+                    passed=verdict.passed,
+                    quarantined_ids=verdict.quarantined_ids,
+                    dependent_quarantined_ids=verdict.dependent_quarantined_ids,
+                    provider_clock_at=stats.clock_at,
+                    failure_counts=_failure_counts(verdict),
+                )
+        except DistrictPurged:  # the snapshot may have landed after the purge removed them
+            store.delete_district(district.key)
+            raise
         return dg.MaterializeResult(
             metadata={
                 "rows": dg.MetadataValue.int(len(frame)),
