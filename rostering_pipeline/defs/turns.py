@@ -59,24 +59,11 @@ def wait_for_turn(context: dg.AssetExecutionContext, timeout_s: float) -> None:
 
 def runs_in_progress(instance: dg.DagsterInstance, district: str) -> list[dg.DagsterRun]:
     """The district's runs in progress, but for CLI runs found dead (and marked failed)."""
-    return [
-        r.dagster_run
-        for r in _records_in_progress(instance, district)
-        if not _abandoned(instance, r.dagster_run)
-    ]
-
-
-def _records_in_progress(instance: dg.DagsterInstance, district: str) -> list[dg.RunRecord]:
-    return list(
-        instance.get_run_records(
-            dg.RunsFilter(tags={"dagster/partition": district}, statuses=IN_PROGRESS)
-        )
-    )
+    return [record.dagster_run for record in _live_records(instance, district)]
 
 
 def runs_ahead(instance: dg.DagsterInstance, run_id: str, district: str) -> list[dg.DagsterRun]:
     """The district's runs in progress that started before `run_id`, oldest first."""
-    records = _records_in_progress(instance, district)
     own = instance.get_run_record_by_id(run_id)
     if own is None:
         return []
@@ -85,11 +72,15 @@ def runs_ahead(instance: dg.DagsterInstance, run_id: str, district: str) -> list
         started = record.start_time or record.create_timestamp.timestamp()
         return started, record.dagster_run.run_id
 
-    ahead = sorted(
-        (r for r in records if r.dagster_run.run_id != run_id and place(r) < place(own)),
-        key=place,
+    ahead = (r for r in _live_records(instance, district) if place(r) < place(own))
+    return [r.dagster_run for r in sorted(ahead, key=place)]
+
+
+def _live_records(instance: dg.DagsterInstance, district: str) -> list[dg.RunRecord]:
+    records = instance.get_run_records(
+        dg.RunsFilter(tags={"dagster/partition": district}, statuses=IN_PROGRESS)
     )
-    return [r.dagster_run for r in ahead if not _abandoned(instance, r.dagster_run)]
+    return [r for r in records if not _abandoned(instance, r.dagster_run)]
 
 
 def _abandoned(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
