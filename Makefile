@@ -21,12 +21,9 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/python -m rostering_pipeline.demo
 
-# The demo's instance and data; its key file when ROSTERING_SECRET_KEYS is unset (runs need it).
+# The demo's instance and data (runs read the demo's key file when ROSTERING_SECRET_KEYS is unset).
 ui: install
 	@export DAGSTER_HOME="$${DAGSTER_HOME:-$(ROSTERING_DATA_DIR)/dagster_home}" ; \
-	if [ -z "$$ROSTERING_SECRET_KEYS" ] && [ -f "$(ROSTERING_DATA_DIR)/secret_keys" ]; then \
-		export ROSTERING_SECRET_KEYS="$$(cat "$(ROSTERING_DATA_DIR)/secret_keys")" ; \
-	fi ; \
 	mkdir -p "$$DAGSTER_HOME" ; \
 	echo "Dagster UI on http://127.0.0.1:$(UI_PORT) (instance $$DAGSTER_HOME)" ; \
 	exec $(BIN)/dagster dev -m rostering_pipeline.definitions -h 127.0.0.1 -p $(UI_PORT)

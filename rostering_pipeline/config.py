@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 
@@ -10,9 +11,15 @@ class ConfigError(Exception):
     """A setting is missing or malformed; the message says which and how to fix it."""
 
 
-def data_dir() -> Path:
+def data_dir(environ: Mapping[str, str] | None = None) -> Path:
     """`ROSTERING_DATA_DIR`, default `.rostering/` in the current directory, always absolute."""
-    return Path(os.environ.get("ROSTERING_DATA_DIR") or ".rostering").expanduser().absolute()
+    environ = os.environ if environ is None else environ
+    return Path(environ.get("ROSTERING_DATA_DIR") or ".rostering").expanduser().absolute()
+
+
+def demo_key_file(environ: Mapping[str, str] | None = None) -> Path:
+    """The key file `make demo` writes; used when no key is configured (README, Security)."""
+    return data_dir(environ) / "secret_keys"
 
 
 def database_url() -> str:

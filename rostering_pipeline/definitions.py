@@ -18,4 +18,7 @@ defs = dg.Definitions(
     schedules=[district_dispatcher],
     sensors=[district_partitions_sensor, record_failed_runs, district_freshness, webhook_sensor],
     resources=RESOURCES,
+    # A district's steps run one after another in the run's own process: no process per step
+    # (each would import the project again), and the worker's pid is the run's (defs/turns.py).
+    executor=dg.in_process_executor,
 )

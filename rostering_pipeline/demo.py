@@ -21,6 +21,7 @@ from rostering_pipeline.devserver import (
 )
 from rostering_pipeline.districts import add_district, get_district, update_district
 from rostering_pipeline.errors import BadInput
+from rostering_pipeline.outcomes import describe_changes
 from rostering_pipeline.runner import run_sync
 from rostering_pipeline.secrets import SecretBox
 
@@ -28,10 +29,11 @@ DEMO_KEY = "demo"
 
 
 def ensure_secret_keys() -> None:
-    """Uses ROSTERING_SECRET_KEYS, or a key file of the demo's own in the data folder."""
-    if os.environ.get("ROSTERING_SECRET_KEYS"):
+    """Uses ROSTERING_SECRET_KEYS (or its file), or else writes the demo's own key file in the
+    data folder, which the CLI and `make ui` then read too."""
+    if os.environ.get("ROSTERING_SECRET_KEYS") or os.environ.get("ROSTERING_SECRET_KEYS_FILE"):
         return
-    key_file = config.data_dir() / "secret_keys"
+    key_file = config.demo_key_file()
     if not key_file.exists():
         key = base64.b64encode(secrets.token_bytes(32)).decode()
         key_file.parent.mkdir(parents=True, exist_ok=True)
@@ -40,7 +42,6 @@ def ensure_secret_keys() -> None:
         print(
             f"wrote a demo encryption key to {key_file} (set ROSTERING_SECRET_KEYS in production)"
         )
-    os.environ["ROSTERING_SECRET_KEYS"] = key_file.read_text().strip()
 
 
 def register(engine: sa.Engine, server: ProviderServer) -> None:
@@ -84,10 +85,8 @@ def sync_and_report(title: str) -> None:
         print(f"error: {title} failed: {outcome.message}", file=sys.stderr)
         sys.exit(outcome.exit_code)
     print(f"\n{title} (Dagster run {outcome.run_id}):")
-    roster = outcome.materializations.get("app_db/roster", {})
-    for name, value in sorted(roster.items()):
-        if "/" in name and value:
-            print(f"  {name:<34} {value:>8}")
+    for line in describe_changes(outcome.changes):
+        print(f"  {line}")
 
 
 def main() -> None:

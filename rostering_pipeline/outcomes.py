@@ -48,3 +48,26 @@ def describe_failed_checks(failures: dict[str, dict[str, int]]) -> str:
         f"{entity} ({'; '.join(f'{rule}: {rows}' for rule, rows in counts.items()) or 'failed'})"
         for entity, counts in failures.items()
     )
+
+
+# How each count of the roster step reads in a sentence (the CLI's and the demo's report).
+CHANGE_WORDS = {
+    "inserted": "inserted",
+    "updated": "updated",
+    "deactivated": "deactivated",
+    "reactivated": "reactivated",
+    "unchanged": "unchanged",
+    "quarantined": "quarantined by a check (not applied)",
+    "dependent_quarantined": "left out with a quarantined row they refer to",
+    "id_case_changed": "re-keyed to a new letter case of their id",
+    "teacher_changed": "with a new teacher of record",
+}
+
+
+def describe_changes(changes: dict[str, dict[str, int]]) -> list[str]:
+    """One line per entity with its non-zero counts: 'users: 20 inserted, 1036 unchanged'."""
+    lines = []
+    for entity, counts in changes.items():
+        parts = [f"{counts[a]} {words}" for a, words in CHANGE_WORDS.items() if counts.get(a)]
+        lines.append(f"{entity}: {', '.join(parts) or 'nothing'}")
+    return lines

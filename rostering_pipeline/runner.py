@@ -1,4 +1,4 @@
-"""Runs `roster_sync` for one district in-process, blocking, against the shared instance."""
+"""Runs `roster_sync` for one district through the shared instance, blocking, and reports it."""
 
 from __future__ import annotations
 
@@ -11,11 +11,23 @@ import dagster as dg
 
 from rostering_pipeline import config
 from rostering_pipeline.defs.extract import effective_mode
+from rostering_pipeline.defs.outcome_hooks import reason_outside_steps, record_failure_outside_steps
 from rostering_pipeline.defs.resources import AppDatabase
 from rostering_pipeline.defs.run_config import sync_run_config, sync_tags
-from rostering_pipeline.defs.turns import in_process_tags, runs_in_progress
-from rostering_pipeline.districts import get_district
+from rostering_pipeline.defs.turns import runs_in_progress
+from rostering_pipeline.districts import District, get_district
 from rostering_pipeline.outcomes import exit_code_for
+
+# The embedded instance: SQLite storage in the home itself, runs launched at once with their
+# district's tags. Homes written before the run coordinator existed hold only the last 2 lines.
+EMBEDDED_SETTINGS = """\
+run_coordinator:
+  module: rostering_pipeline.platform.coordinators
+  class: ImmediateDistrictRunCoordinator
+telemetry:
+  enabled: false
+"""
+EARLIER_SETTINGS = "telemetry:\n  enabled: false\n"
 
 
 @dataclass(frozen=True)
@@ -25,6 +37,17 @@ class SyncOutcome:
     exit_code: int
     message: str  # the district's recorded error when the run failed
     materializations: dict[str, dict]  # asset path -> metadata values of this run
+
+    @property
+    def changes(self) -> dict[str, dict[str, int]]:
+        """The roster step's counts: entity -> action -> rows ({} when it did not apply)."""
+        table = self.materializations.get("app_db/roster", {}).get("changes_by_entity")
+        if table is None:
+            return {}
+        return {
+            record.data["entity"]: {k: v for k, v in record.data.items() if k != "entity"}
+            for record in table.records
+        }
 
 
 def instance() -> dg.DagsterInstance:
@@ -37,11 +60,23 @@ def instance() -> dg.DagsterInstance:
     with (home / ".create.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         settings = home / "dagster.yaml"
-        if not settings.exists():  # the embedded default: SQLite storage in the home itself
-            settings.write_text("telemetry:\n  enabled: false\n")
+        if not settings.exists() or settings.read_text() == EARLIER_SETTINGS:
+            settings.write_text(EMBEDDED_SETTINGS)
         instance = dg.DagsterInstance.get()
         instance.get_runs(limit=1)  # creates the run storage now, under the lock
     return instance
+
+
+def prepare_sync(district_key: str, mode: str) -> tuple[District, dg.DagsterInstance]:
+    """The district (a mode its status forbids is refused before anything is launched) and the
+    instance, which knows the district's partition."""
+    with AppDatabase().engine().connect() as conn:
+        district = get_district(conn, district_key)
+    effective_mode(district, mode)
+    dagster = instance()
+    if not dagster.has_dynamic_partition("district", district.key):
+        dagster.add_dynamic_partitions("district", [district.key])
+    return district, dagster
 
 
 def run_sync(
@@ -50,44 +85,58 @@ def run_sync(
     mode: str = "full",
     approve_deactivations: int = 0,
     notify: Callable[[str], None] | None = None,
+    timeout_s: float | None = None,
 ) -> SyncOutcome:
-    """`notify`: told, in one line, when the run will wait for another run of the district."""
-    from rostering_pipeline.definitions import defs  # loading definitions is slow: only when run
+    """Launch the district's run through the instance, as the UI would, and wait for its end.
 
-    engine = AppDatabase().engine()  # the engine the run's steps use too (one pool per URL)
-    with engine.connect() as conn:
-        district = get_district(conn, district_key)
-    effective_mode(district, mode)  # refuse before launching anything
-    dagster = instance()
-    if not dagster.has_dynamic_partition("district", district.key):
-        dagster.add_dynamic_partitions("district", [district.key])
+    `notify`: told, in one line each, when the run will wait (for another run of the district, or
+    in the run queue). `timeout_s`: how long to wait; RunNotFinished after it (or at once when
+    the run is queued and no daemon serves the queue).
+    """
+    # Dagster's workspace machinery is slow to import: only when a sync runs.
+    from rostering_pipeline.platform.launch import code_location, submit_partition_run, wait_for_run
+
+    district, dagster = prepare_sync(district_key, mode)
     if notify:
         for busy in runs_in_progress(dagster, district.key):
             notify(f"'{district.key}': run {busy.run_id} is in progress; this sync waits its turn")
-    result = defs.resolve_job_def("roster_sync").execute_in_process(
-        instance=dagster,
-        partition_key=district.key,
-        run_config={
-            **sync_run_config(mode, approve_deactivations),
-            # The event log keeps every event for the UI; the terminal gets one line (the CLI's).
-            "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
-        },
-        tags={**sync_tags(district, mode), **in_process_tags()},
-        raise_on_error=False,
-    )
-    materializations = {
-        event.asset_key.to_user_string(): {
-            key: value.value
-            for key, value in event.step_materialization_data.materialization.metadata.items()
+    with code_location(dagster) as workspace:
+        run = submit_partition_run(
+            dagster,
+            workspace,
+            "roster_sync",
+            district.key,
+            {
+                **sync_run_config(mode, approve_deactivations),
+                # The event log keeps every event for the UI; the terminal gets the CLI's lines.
+                "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
+            },
+            sync_tags(district, mode),
+        )
+        run = wait_for_run(dagster, run.run_id, timeout_s, notify)
+    return outcome_of(dagster, run)
+
+
+def outcome_of(dagster: dg.DagsterInstance, run: dg.DagsterRun) -> SyncOutcome:
+    """A finished run's outcome: its materializations, and the district's record of a failure."""
+    events = dagster.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+    materializations = {}
+    for entry in events:
+        materialization = entry.dagster_event.step_materialization_data.materialization
+        materializations[materialization.asset_key.to_user_string()] = {
+            key: value.value for key, value in materialization.metadata.items()
         }
-        for event in result.get_asset_materialization_events()
-    }
-    if result.success:
-        return SyncOutcome(result.run_id, True, 0, "", materializations)
+    if run.status == dg.DagsterRunStatus.SUCCESS:
+        return SyncOutcome(run.run_id, True, 0, "", materializations)
+    engine = AppDatabase().engine()
+    reason = reason_outside_steps(dagster, run)
+    if reason is not None:  # no step recorded it: recorded now, not when a sensor next ticks
+        message = record_failure_outside_steps(engine, dagster, run, reason)
+        return SyncOutcome(run.run_id, False, 1, message, materializations)
     with engine.connect() as conn:
-        district = get_district(conn, district_key)
+        district = get_district(conn, run.tags["dagster/partition"])
     return SyncOutcome(
-        result.run_id,
+        run.run_id,
         False,
         exit_code_for(district.last_error_kind),
         district.last_error or "the run failed; see it in the Dagster UI",

@@ -30,6 +30,7 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from rostering_pipeline import config
 from rostering_pipeline.errors import BadInput
 
 ENV_VAR = "ROSTERING_SECRET_KEYS"
@@ -89,7 +90,8 @@ class SecretBox:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SecretBox:
         """From `ROSTERING_SECRET_KEYS`, or the file `ROSTERING_SECRET_KEYS_FILE` names (read
-        again only when it changed)."""
+        again only when it changed), or else the demo's key file in the data folder, so that the
+        CLI and the UI use the keys `make demo` wrote."""
         environ = os.environ if environ is None else environ
         value = environ.get(ENV_VAR, "").strip()
         path = environ.get(FILE_VAR, "").strip()
@@ -97,6 +99,8 @@ class SecretBox:
             raise SecretKeyError(f"both {ENV_VAR} and {FILE_VAR} are set: keep one")
         if path:
             return _box_from_file(Path(path))
+        if not value and config.demo_key_file(environ).is_file():
+            return _box_from_file(config.demo_key_file(environ))
         if not value:
             raise SecretKeyError(
                 f"{ENV_VAR} is not set: give it as key_id:base64(32 bytes), comma-separated "

@@ -132,11 +132,19 @@ def test_rotation_first_key_encrypts_all_keys_decrypt(k1):
         _box(k1).decrypt(new_ciphertext, new_id, bound_to=NORTH)
 
 
-def test_missing_keys_is_a_clear_line():
+def test_missing_keys_is_a_clear_line(tmp_path):
+    no_demo = {"ROSTERING_DATA_DIR": str(tmp_path)}
     with pytest.raises(BadInput, match="ROSTERING_SECRET_KEYS is not set"):
-        SecretBox.from_env({})
+        SecretBox.from_env(no_demo)
     with pytest.raises(BadInput, match="ROSTERING_SECRET_KEYS is not set"):
-        SecretBox.from_env({"ROSTERING_SECRET_KEYS": "  "})
+        SecretBox.from_env({**no_demo, "ROSTERING_SECRET_KEYS": "  "})
+
+
+def test_without_a_key_setting_the_demo_key_file_is_used(k1, tmp_path):
+    """`make demo` writes it; then `sync demo` and `make ui` need no key setting."""
+    (tmp_path / "secret_keys").write_text(k1 + "\n")
+    box = SecretBox.from_env({"ROSTERING_DATA_DIR": str(tmp_path), "ROSTERING_SECRET_KEYS": ""})
+    assert box.key_ids == ("k1",)
 
 
 def test_from_env_reads_the_process_environment(k1, monkeypatch):

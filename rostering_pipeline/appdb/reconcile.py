@@ -61,6 +61,8 @@ class ReconcileResult:
     # entity -> {would_deactivate, active, sample_ids}: the entities over the guard's threshold
     held: dict[str, dict[str, object]] | None
     sync_run_id: int
+    # plan name -> the district's active rows after this run (held or preview: as before it)
+    active: dict[str, int]
 
     @property
     def held_total(self) -> int:
@@ -117,7 +119,14 @@ def reconcile(
                 apply.fault("before_commit")
                 apply.drop_staging()
                 conn.commit()
-                return ReconcileResult("succeeded", counts, None, sync_run_id)
+                after = {
+                    name: active[name]
+                    + entry["inserted"]
+                    + entry["reactivated"]
+                    - entry["deactivated"]
+                    for name, entry in counts.items()
+                }
+                return ReconcileResult("succeeded", counts, None, sync_run_id, after)
     except Exception as exc:
         with engine.begin() as conn:
             run.write(conn, "failed", error=_describe(exc))
@@ -125,7 +134,7 @@ def reconcile(
     status = "preview" if mode == "preview" else "held"
     with engine.begin() as conn:
         sync_run_id = run.write(conn, status, counts=counts, held=held or None, preview=preview)
-    return ReconcileResult(status, counts, held or None, sync_run_id)
+    return ReconcileResult(status, counts, held or None, sync_run_id, active)
 
 
 def _no_fault(_point: str) -> None:

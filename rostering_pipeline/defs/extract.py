@@ -12,14 +12,17 @@ from rostering_pipeline.appdb.ledger import latest_verdicts, record_verdict, run
 from rostering_pipeline.appdb.locks import lock_unpurged
 from rostering_pipeline.appdb.profiles import load_profiles, record_profile
 from rostering_pipeline.appdb.tables import ROSTER_TABLES
+from rostering_pipeline.defs.asset_keys import asset_key
 from rostering_pipeline.defs.checks import STRUCTURE, check_results, check_specs
 from rostering_pipeline.defs.lineage import run_lineage
+from rostering_pipeline.defs.outcome_hooks import record_failure
 from rostering_pipeline.defs.partitions import district_partitions
 from rostering_pipeline.defs.resources import AppDatabase, OneRosterSource, SnapshotStorage
 from rostering_pipeline.defs.run_config import MODES, SyncOptions
 from rostering_pipeline.defs.turns import wait_for_turn
 from rostering_pipeline.districts import District, format_duration, get_district
 from rostering_pipeline.errors import BadInput, DistrictPurged
+from rostering_pipeline.oneroster.client import FetchStats
 from rostering_pipeline.oneroster.entities import ENTITIES, Entity
 from rostering_pipeline.oneroster.profile import DeltaPolicy, delta_policy
 from rostering_pipeline.scope import restrict_to_schools
@@ -70,10 +73,6 @@ def district_delta_policy(conn: sa.Connection, district: District) -> DeltaPolic
     return delta_policy(load_profiles(conn, district.id), district.delta_overlap_seconds)
 
 
-def asset_key(entity: str) -> dg.AssetKey:
-    return dg.AssetKey(["oneroster", entity])
-
-
 def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
     key = asset_key(entity.name)
 
@@ -85,6 +84,7 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
         group_name="oneroster",
         owners=["team:data-engineering"],
         kinds={"python", "parquet"},
+        hooks={record_failure},
         description=(
             f"The district's OneRoster `{entity.path}` collection as pulled by this run: a "
             "Parquet snapshot, validated by blocking checks whose verdict the ledger records."
@@ -115,6 +115,7 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
                 conn, store, district, entity.name, mode, lineage
             )
         frame, case_aligned = align_reference_case(entity.name, fetched.frame, refs)
+        in_scope = len(frame)
         if district.school_allow_list is not None:
             frame = restrict_to_schools(
                 entity.name, frame, district.school_allow_list, kept_orgs=refs.orgs
@@ -152,8 +153,7 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
             raise
         return dg.MaterializeResult(
             metadata={
-                "rows": dg.MetadataValue.int(len(frame)),
-                "rows_from_provider": dg.MetadataValue.int(stats.rows),
+                **row_split(frame, verdict, stats, outside_schools=in_scope - len(frame)),
                 "pages": dg.MetadataValue.int(stats.pages),
                 "requests": dg.MetadataValue.int(stats.requests),
                 "retries": dg.MetadataValue.int(stats.retries),
@@ -181,6 +181,26 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
         )
 
     return extract
+
+
+def row_split(
+    frame: pd.DataFrame, verdict: Verdict, stats: FetchStats, *, outside_schools: int
+) -> dict[str, dg.MetadataValue]:
+    """The snapshot's rows (the catalog's row count) and how the provider's records split: what
+    was left out (guardians, schools outside the allow-list), then active and `tobedeleted` rows,
+    and the rows quarantined by the checks (not applied)."""
+    tobedeleted = int((frame["status"] == "tobedeleted").sum())
+    return {
+        "dagster/row_count": dg.MetadataValue.int(len(frame)),
+        "rows_from_provider": dg.MetadataValue.int(stats.received),
+        "rows_guardians_dropped": dg.MetadataValue.int(stats.received - stats.rows),
+        "rows_outside_schools": dg.MetadataValue.int(outside_schools),
+        "rows_active": dg.MetadataValue.int(len(frame) - tobedeleted),
+        "rows_tobedeleted": dg.MetadataValue.int(tobedeleted),
+        "rows_quarantined": dg.MetadataValue.int(
+            len(verdict.quarantined_ids | verdict.dependent_quarantined_ids)
+        ),
+    }
 
 
 def _failure_counts(verdict: Verdict) -> dict[tuple[str, str | None], int]:

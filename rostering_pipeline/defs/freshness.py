@@ -1,11 +1,17 @@
 """Per-district freshness: the `fresh` check of `app_db/roster`, judged by a sensor.
 
-Dagster judges freshness policies per asset, not per partition; this check is per district. The
-sensor reports it (runless) when a district turns stale or fresh again, and raises a "stale"
-alert; the check can also be run on demand from the UI for one district.
+Dagster judges freshness policies per asset, not per partition; this check is per district. A
+successful sync reports its verdict in its own run; the sensor requests a run of the check for
+each district whose verdict differs from the one last shown (turned stale, or fresh again without
+a sync, or never evaluated), so each partition always shows its current verdict. Both are bound
+to a run: Dagster 1.13 keeps a single runless evaluation per partition of a check (its unique
+index treats every runless evaluation as one run), so a sensor's runless events would fail from
+a district's second verdict on. The sensor also raises and resolves the "stale" alert; the
+check can be run on demand from the UI for one district.
 """
 
 # No `from __future__ import annotations` here: Dagster reads the check function's annotations.
+import json
 import warnings
 from datetime import UTC, datetime
 
@@ -13,8 +19,8 @@ import dagster as dg
 
 from rostering_pipeline import dispatch
 from rostering_pipeline.alerts import Alert, raise_alert, resolve
+from rostering_pipeline.defs.asset_keys import ROSTER_KEY
 from rostering_pipeline.defs.partitions import district_partitions
-from rostering_pipeline.defs.reconcile import ROSTER_KEY
 from rostering_pipeline.defs.resources import AppDatabase
 from rostering_pipeline.districts import District, get_district, list_districts
 
@@ -47,6 +53,18 @@ def verdict(district: District, now: datetime) -> dict:
     }
 
 
+def evaluation(district: District, now: datetime) -> dg.AssetCheckEvaluation:
+    """The district partition's `fresh` verdict at `now`, as an event the UI shows."""
+    return dg.AssetCheckEvaluation(
+        asset_key=ROSTER_KEY, check_name=FRESH, partition=district.key, **verdict(district, now)
+    )
+
+
+def report_freshness(context: dg.AssetExecutionContext, district: District) -> None:
+    """In a sync's run, once its success is on record: the district's verdict now."""
+    context.log_event(evaluation(district, datetime.now(UTC)))
+
+
 with warnings.catch_warnings():
     # Partitioned checks are a preview feature in Dagster 1.13: keep the warning off every CLI run.
     warnings.simplefilter("ignore", dg.PreviewWarning)
@@ -70,26 +88,35 @@ with warnings.catch_warnings():
     name="district_freshness",
     minimum_interval_seconds=300,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Flags (check `fresh`, alert 'stale') districts without a recent successful sync.",
+    target=dg.AssetSelection.checks(fresh),
+    description=(
+        "Flags (alert 'stale') districts without a recent successful sync, and runs the `fresh` "
+        "check of each district whose verdict changed since it was last shown."
+    ),
 )
 def district_freshness(context: dg.SensorEvaluationContext, app_db: AppDatabase) -> dg.SensorResult:
     engine = app_db.engine()
     now = datetime.now(UTC)
-    events = []
+    shown: dict[str, bool] = json.loads(context.cursor) if context.cursor else {}
+    verdicts: dict[str, bool] = {}  # the cursor: each district's verdict as last requested
+    requests = []
     for district in list_districts(engine):
         if district.status == "purged":
             continue
-        result = verdict(district, now)
-        if not result["passed"]:
-            alert = Alert(district.key, "stale", result["description"])
-            changed = raise_alert(engine, alert)
+        check = evaluation(district, now)
+        if not check.passed:
+            raise_alert(engine, Alert(district.key, "stale", check.description or "stale"))
         else:
-            changed = bool(resolve(engine, district.key, ("stale",)))
-        if changed:  # only transitions: the event log gets no entry per district per tick
-            context.log.info(f"{district.key}: {result['description']}")
-            events.append(
-                dg.AssetCheckEvaluation(
-                    asset_key=ROSTER_KEY, check_name=FRESH, partition=district.key, **result
+            resolve(engine, district.key, ("stale",))
+        verdicts[district.key] = check.passed
+        if shown.get(district.key) != check.passed:
+            context.log.info(f"{district.key}: {check.description}")
+            requests.append(
+                dg.RunRequest(
+                    partition_key=district.key,
+                    asset_selection=[],
+                    asset_check_keys=[fresh.check_key],
+                    tags={"rostering/trigger": "freshness"},
                 )
             )
-    return dg.SensorResult(asset_events=events)
+    return dg.SensorResult(run_requests=requests, cursor=json.dumps(verdicts, sort_keys=True))

@@ -10,9 +10,12 @@ import orjson
 from rostering_pipeline.appdb.ledger import LedgerEntry, run_verdicts
 from rostering_pipeline.appdb.reconcile import Guard, reconcile
 from rostering_pipeline.appdb.tables import sync_runs
-from rostering_pipeline.defs.extract import asset_key, effective_mode
+from rostering_pipeline.defs.asset_keys import ROSTER_KEY, asset_key
+from rostering_pipeline.defs.extract import effective_mode
 from rostering_pipeline.defs.fault_hooks import fault_hook_from_env
+from rostering_pipeline.defs.freshness import report_freshness
 from rostering_pipeline.defs.lineage import run_lineage
+from rostering_pipeline.defs.outcome_hooks import record_failure, resolve_alerts
 from rostering_pipeline.defs.partitions import district_partitions
 from rostering_pipeline.defs.resources import AppDatabase, SnapshotStorage
 from rostering_pipeline.defs.run_config import SyncOptions
@@ -22,8 +25,6 @@ from rostering_pipeline.errors import BadInput, ChecksFailed, SyncHeld
 from rostering_pipeline.oneroster.entities import ENTITIES
 from rostering_pipeline.outcomes import describe_failed_checks, describe_held
 from rostering_pipeline.preview import build_report
-
-ROSTER_KEY = dg.AssetKey(["app_db", "roster"])
 
 
 def applicable_snapshots(ledger: dict[str, LedgerEntry]) -> dict[str, LedgerEntry]:
@@ -72,6 +73,7 @@ def _high_water_mark(entries: dict[str, LedgerEntry]) -> datetime | None:
     group_name="app_db",
     owners=["team:data-engineering"],
     kinds={"sql"},
+    hooks={record_failure, resolve_alerts},
     description=(
         "The district's roster in the application database. Applies the six snapshots pulled by "
         "this run (or the run it re-executes), only when the ledger marks each as passed: "
@@ -137,6 +139,7 @@ def roster(
                 .where(sync_runs.c.id == result.sync_run_id)
                 .values(preview=orjson.dumps(report).decode())
             )
+    report_freshness(context, get_district(engine, district.key))
     metadata: dict[str, dg.MetadataValue] = {
         "mode": dg.MetadataValue.text(mode),
         "status": dg.MetadataValue.text(result.status),
@@ -144,7 +147,46 @@ def roster(
         "snapshots_of_runs": dg.MetadataValue.text(describe_origins(entries)),
         "duration_s": dg.MetadataValue.float(round(time.monotonic() - started, 3)),
     }
-    for entity, counts in result.counts.items():
-        for action, count in counts.items():
-            metadata[f"{entity}/{action}"] = dg.MetadataValue.int(count)
+    metadata.update(roster_totals(result.counts, result.active))
     return dg.MaterializeResult(metadata=metadata)
+
+
+# The table's columns, in the order a reader scans them.
+ACTIONS = (
+    "inserted",
+    "updated",
+    "deactivated",
+    "reactivated",
+    "unchanged",
+    "quarantined",
+    "dependent_quarantined",
+    "id_case_changed",
+    # classes whose teacher of record (derived from the enrollments) changed
+    "teacher_changed",
+)
+CHANGES = ("inserted", "updated", "deactivated", "reactivated", "teacher_changed")
+
+
+def roster_totals(
+    counts: dict[str, dict[str, int]], active: dict[str, int]
+) -> dict[str, dg.MetadataValue]:
+    """What the UI shows of a roster step: the total of changes, the active rows of each entity
+    after the run (numbers, plotted), and every count per entity in one table."""
+    table = dg.MetadataValue.table(
+        records=[
+            dg.TableRecord({"entity": name, **{a: int(c.get(a, 0)) for a in ACTIONS}})
+            for name, c in counts.items()
+        ],
+        schema=dg.TableSchema(
+            columns=[
+                dg.TableColumn("entity", "string"),
+                *(dg.TableColumn(action, "int") for action in ACTIONS),
+            ]
+        ),
+    )
+    total = sum(int(c.get(action, 0)) for c in counts.values() for action in CHANGES)
+    return {
+        "changes": dg.MetadataValue.int(total),
+        **{f"active_{name}": dg.MetadataValue.int(rows) for name, rows in active.items()},
+        "changes_by_entity": table,
+    }

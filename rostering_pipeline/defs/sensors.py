@@ -1,16 +1,15 @@
 """Sensors: the district partitions kept equal to the registry, and failed runs on the record."""
 
 # No `from __future__ import annotations` here: Dagster reads the sensors' annotations.
-from datetime import UTC, datetime
-
 import dagster as dg
 
-from rostering_pipeline.alerts import Alert, raise_alert
-from rostering_pipeline.defs.jobs import roster_sync
+from rostering_pipeline.defs.outcome_hooks import (
+    reason_outside_steps,
+    record_failure_outside_steps,
+)
 from rostering_pipeline.defs.partitions import district_partitions
 from rostering_pipeline.defs.resources import AppDatabase
-from rostering_pipeline.districts import get_district, list_districts, record_outcome
-from rostering_pipeline.errors import BadInput
+from rostering_pipeline.districts import list_districts
 
 
 @dg.sensor(
@@ -34,36 +33,15 @@ def district_partitions_sensor(
 
 @dg.run_failure_sensor(
     name="record_failed_runs",
-    monitored_jobs=[roster_sync],
+    # No monitored_jobs: every job of the code location (roster_sync, the asset page's).
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
-        "Records on the district a roster_sync run that failed outside its steps (killed, "
-        "failed to start); step failures are already recorded by the job's hook."
+        "Records on the district a run of its assets that failed outside its steps (killed, "
+        "failed to start), whichever job ran it; step failures are recorded by the assets' hooks."
     ),
 )
 def record_failed_runs(context: dg.RunFailureSensorContext, app_db: AppDatabase) -> None:
-    run = context.dagster_run
-    district_key = run.tags.get("dagster/partition")
-    if not district_key or context.get_step_failure_events():
-        return
-    failure = context.failure_event.job_failure_data
-    reason = failure.failure_reason.value.lower() if failure and failure.failure_reason else None
-    message = (
-        f"run {run.run_id} failed outside its steps ({reason or 'unknown reason'}); "
-        "see it in the Dagster UI"
-    )
-    engine = app_db.engine()
-    try:
-        district = get_district(engine, district_key)
-    except BadInput:  # removed since the run started: nothing to record it on
-        return
-    record_outcome(
-        engine,
-        district.key,
-        succeeded=False,
-        error=message,
-        error_kind="unexpected",
-        at=datetime.now(UTC),
-    )
-    raise_alert(engine, Alert(district.key, "failed", message, run.run_id))
+    reason = reason_outside_steps(context.instance, context.dagster_run)
+    if reason is not None and context.dagster_run.tags.get("dagster/partition"):
+        record_failure_outside_steps(app_db.engine(), context.instance, context.dagster_run, reason)

@@ -3,9 +3,9 @@ schedule or a sensor. The run queue's per-district limit covers only runs that p
 queue; this covers every run, because every step waits for the district's earlier runs first.
 
 A run's place in line is when it started (the instance's run records): the earliest run of the
-district still in progress goes on, the others wait. A CLI run records its host and process id,
-so that one killed outright (nothing ever records its end) is marked failed instead of being
-waited for.
+district still in progress goes on, the others wait. A run records the host and process id of its
+worker (steps run in that process: the in-process executor), so that one killed outright
+(nothing ever records its end) is marked failed instead of being waited for.
 """
 
 import os
@@ -14,6 +14,7 @@ import time
 
 import dagster as dg
 
+from rostering_pipeline.defs.run_tags import complete_tags
 from rostering_pipeline.errors import DistrictBusy
 
 IN_PROGRESS = [
@@ -27,14 +28,22 @@ POLL_S = 1.0
 GOES_ON = "this run goes on"
 
 
-def in_process_tags() -> dict[str, str]:
-    """The tags of a run executed in this process (the CLI's): where to check it is alive."""
+def worker_tags() -> dict[str, str]:
+    """Where the run executing in this process lives: where to check that it is alive."""
     return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+
+
+def claim_run(context: dg.AssetExecutionContext) -> None:
+    """The run's district tags (however it was launched) and its worker's, once per run."""
+    run = complete_tags(context.instance, context.run)
+    if PID_TAG not in run.tags:
+        context.instance.add_run_tags(run.run_id, worker_tags())
 
 
 def wait_for_turn(context: dg.AssetExecutionContext, timeout_s: float) -> None:
     """Return once no earlier run of this district is in progress; DistrictBusy after
     `timeout_s`, naming the run still in the way."""
+    claim_run(context)
     district = context.partition_key
     deadline = time.monotonic() + timeout_s
     announced: set[str] = set()
@@ -84,7 +93,7 @@ def _live_records(instance: dg.DagsterInstance, district: str) -> list[dg.RunRec
 
 
 def _abandoned(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
-    """A CLI run on this host whose process is gone: marked failed, as nothing else will."""
+    """A run on this host whose worker process is gone: marked failed, as nothing else will."""
     if run.tags.get(HOST_TAG) != socket.gethostname() or PID_TAG not in run.tags:
         return False
     if _alive(int(run.tags[PID_TAG])):

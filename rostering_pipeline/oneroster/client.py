@@ -103,6 +103,7 @@ class ClientConfig:
 @dataclass(frozen=True)
 class FetchStats:
     rows: int  # rows in the frame (guardians already dropped unless included)
+    received: int  # records the provider sent, guardians included
     pages: int
     requests: int  # every HTTP request sent, token requests and retries included
     retries: int
@@ -353,6 +354,7 @@ class _Pull:
         clock_at = first.date or started_at
         stats = FetchStats(
             rows=len(frame),
+            received=received,
             pages=len(pages),
             requests=self.requests,
             retries=self.retries,

@@ -6,8 +6,7 @@ from __future__ import annotations
 import dagster as dg
 
 from rostering_pipeline.districts import get_district
-from rostering_pipeline.runner import run_sync
-from rostering_pipeline_tests.e2e import register
+from rostering_pipeline_tests.e2e import register, sync_in_process
 from rostering_pipeline_tests.faults.support import export, use_client_settings
 
 ROSTER = dg.AssetKey(["app_db", "roster"])
@@ -25,12 +24,12 @@ def _failing_on_users(engine, provider, monkeypatch) -> str:
     """d1 synced once; then a school renamed at the provider and a run whose users pull fails
     after orgs, sessions, courses and classes were pulled and validated. Returns that run's id."""
     register(engine, provider)
-    assert run_sync("d1").success
+    assert sync_in_process("d1").success
     school = next(r for r in provider.district.tables["orgs"].records if r.type == "school")
     provider.edit("orgs", school.sourcedId, name=RENAMED)
     use_client_settings(monkeypatch, max_attempts=2)
     provider.inject("503", times=2, path="/users")
-    failed = run_sync("d1")
+    failed = sync_in_process("d1")
     assert not failed.success and failed.exit_code == 6, failed.message
     assert "oneroster/orgs" in failed.materializations  # the new orgs did pass
     return failed.run_id
@@ -100,7 +99,7 @@ def test_reexecution_from_failure_applies_the_root_runs_snapshots_with_its_own(
 def test_an_older_set_is_never_applied_over_a_newer_one(env, provider, monkeypatch):
     engine = env
     failed_run = _failing_on_users(engine, provider, monkeypatch)
-    newer = run_sync("d1")  # pulls everything again, after the failed run's orgs
+    newer = sync_in_process("d1")  # pulls everything again, after the failed run's orgs
     assert newer.success, newer.message
     with engine.connect() as conn:
         mark = get_district(conn, "d1").delta_high_water_mark

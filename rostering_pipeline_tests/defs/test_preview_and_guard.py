@@ -10,8 +10,7 @@ from rostering_pipeline.appdb.tables import ROSTER_TABLES, sync_runs
 from rostering_pipeline.devserver import DistrictSpec, ProviderServer, ProviderSettings
 from rostering_pipeline.districts import get_district, set_status, update_district
 from rostering_pipeline.errors import BadInput
-from rostering_pipeline.runner import run_sync
-from rostering_pipeline_tests.e2e import CLIENT_ID, SECRET, active, register
+from rostering_pipeline_tests.e2e import CLIENT_ID, SECRET, active, register, sync_in_process
 
 USERS = ROSTER_TABLES["users"]
 
@@ -34,15 +33,16 @@ def test_preview_applies_nothing_then_activate_applies(env, provider):
     engine = env
     register(engine, provider, status="preview")
     with pytest.raises(BadInput, match="preview"):
-        run_sync("d1", mode="full")
+        sync_in_process("d1", mode="full")
 
-    outcome = run_sync("d1", mode="preview")
+    outcome = sync_in_process("d1", mode="preview")
     assert outcome.success, outcome.message
     assert active(engine, USERS) == 0
     [run] = sync_runs_of(engine)
     assert run["status"] == "preview"
     report = orjson.loads(run["preview"])
-    teachers = outcome.materializations["oneroster/users"]["rows"]  # users pulled, guardians out
+    # users pulled, guardians left out
+    teachers = outcome.materializations["oneroster/users"]["dagster/row_count"]
     assert report["schools"] and all(school["name"] for school in report["schools"])
     assert report["teachers"] and all("@" in (t["email"] or "@") for t in report["teachers"])
     students = sum(
@@ -53,7 +53,7 @@ def test_preview_applies_nothing_then_activate_applies(env, provider):
     assert "email" not in str(outcome.materializations)  # no personal data in Dagster metadata
 
     set_status(engine, "d1", "active")
-    applied = run_sync("d1", mode="full")
+    applied = sync_in_process("d1", mode="full")
     assert applied.success, applied.message
     assert active(engine, USERS) == report["changes"]["users"]["inserted"]
 
@@ -61,7 +61,7 @@ def test_preview_applies_nothing_then_activate_applies(env, provider):
 def test_guard_holds_then_an_approval_applies(env, three_schools):
     engine = env
     register(engine, three_schools)
-    assert run_sync("d1").success
+    assert sync_in_process("d1").success
     users_before = active(engine, USERS)
     with engine.connect() as conn:
         schools = (
@@ -75,7 +75,7 @@ def test_guard_holds_then_an_approval_applies(env, three_schools):
         )
     update_district(engine, "d1", school_allow_list=tuple(sorted(schools)[:1]))
 
-    held = run_sync("d1")
+    held = sync_in_process("d1")
     assert not held.success
     assert held.exit_code == 4
     assert "--approve-deactivations" in held.message
@@ -88,11 +88,11 @@ def test_guard_holds_then_an_approval_applies(env, three_schools):
     with engine.connect() as conn:
         assert get_district(conn, "d1").last_error_kind == "held"
 
-    again = run_sync("d1", approve_deactivations=total - 1)
+    again = sync_in_process("d1", approve_deactivations=total - 1)
     assert again.exit_code == 4
     assert active(engine, USERS) == users_before
 
-    approved = run_sync("d1", approve_deactivations=total)
+    approved = sync_in_process("d1", approve_deactivations=total)
     assert approved.success, approved.message
     assert active(engine, USERS) == users_before - details["users"]["would_deactivate"]
     assert sync_runs_of(engine)[-1]["approved_max"] == total
@@ -101,9 +101,9 @@ def test_guard_holds_then_an_approval_applies(env, three_schools):
 def test_a_preview_of_an_active_district_is_no_success_on_it(env, provider):
     """Its roster was not refreshed: last_success_at must keep telling how stale it is."""
     register(env, provider)
-    assert run_sync("d1").success
+    assert sync_in_process("d1").success
     synced_at = get_district(env, "d1").last_success_at
-    preview = run_sync("d1", mode="preview")
+    preview = sync_in_process("d1", mode="preview")
     assert preview.success, preview.message
     district = get_district(env, "d1")
     assert district.last_success_at == synced_at

@@ -13,8 +13,7 @@ from rostering_pipeline.appdb.tables import ROSTER_TABLES, sync_runs, user_schoo
 from rostering_pipeline.devserver import ProviderServer
 from rostering_pipeline.districts import get_district
 from rostering_pipeline.oneroster.entities import ENTITIES
-from rostering_pipeline.runner import run_sync
-from rostering_pipeline_tests.e2e import SECRET, active, register
+from rostering_pipeline_tests.e2e import SECRET, active, register, sync_in_process
 
 
 def provider_users(server: ProviderServer) -> list[dict]:
@@ -34,7 +33,7 @@ def test_full_sync_then_next_day(env, provider):
     engine = env
     register(engine, provider)
 
-    first = run_sync("d1")
+    first = sync_in_process("d1")
     assert first.success, first.message
     expected_users = [
         u for u in provider_users(provider) if u["role"] not in {"guardian", "parent", "relative"}
@@ -42,11 +41,18 @@ def test_full_sync_then_next_day(env, provider):
     assert active(engine, ROSTER_TABLES["users"]) == len(expected_users)
     for table in (*ROSTER_TABLES.values(), user_schools):
         assert active(engine, table) > 0, table.name
-    roster = first.materializations["app_db/roster"]
-    assert roster["users/inserted"] == len(expected_users)
+    assert first.changes["users"]["inserted"] == len(expected_users)
     for name in ENTITIES:
         meta = first.materializations[f"oneroster/{name}"]
-        assert meta["rows"] > 0 and meta["pages"] >= 1 and meta["requests"] >= meta["pages"]
+        rows = meta["dagster/row_count"]  # the catalog's row count
+        assert rows > 0 and meta["pages"] >= 1 and meta["requests"] >= meta["pages"]
+        # The split adds up: what the provider sent is what was left out plus what is kept.
+        assert meta["rows_from_provider"] == (
+            meta["rows_guardians_dropped"] + meta["rows_outside_schools"] + rows
+        )
+        assert rows == meta["rows_active"] + meta["rows_tobedeleted"]
+    users = first.materializations["oneroster/users"]
+    assert users["rows_guardians_dropped"] > 0  # the synthetic district has guardians
 
     with engine.connect() as conn:
         district = get_district(conn, "d1")
@@ -58,12 +64,21 @@ def test_full_sync_then_next_day(env, provider):
         assert Path(entry.snapshot_location).exists()
 
     provider.advance_day()
-    second = run_sync("d1")
+    second = sync_in_process("d1")
     assert second.success, second.message
-    changes = second.materializations["app_db/roster"]
-    assert changes["users/inserted"] > 0
-    assert changes["users/deactivated"] > 0
-    assert changes["users/updated"] > 0
+    changes = second.changes
+    assert changes["users"]["inserted"] > 0
+    assert changes["users"]["deactivated"] > 0
+    assert changes["users"]["updated"] > 0
+    roster = second.materializations["app_db/roster"]
+    assert roster["changes"] == sum(
+        counts[action]
+        for counts in changes.values()
+        for action in ("inserted", "updated", "deactivated", "reactivated", "teacher_changed")
+    )
+    assert roster["active_users"] == active(engine, ROSTER_TABLES["users"])
+    assert roster["active_enrollments"] == active(engine, ROSTER_TABLES["enrollments"])
+    assert roster["active_user_schools"] == active(engine, user_schools)
 
     with engine.connect() as conn:
         statuses = conn.execute(sa.select(sync_runs.c.status).order_by(sync_runs.c.id)).scalars()
@@ -83,7 +98,7 @@ def test_rejected_credentials_fail_with_exit_5_and_flag_the_district(env, provid
     register(engine, provider)
     provider.set_credentials(client_id="e2e", client_secret="rotated-at-the-provider")
 
-    outcome = run_sync("d1")
+    outcome = sync_in_process("d1")
     assert not outcome.success
     assert outcome.exit_code == 5
     assert SECRET not in outcome.message
@@ -101,7 +116,7 @@ def test_roster_reexecuted_over_a_failed_check_applies_nothing(env, provider):
 
     engine = env
     register(engine, provider)
-    first = run_sync("d1")
+    first = sync_in_process("d1")
     assert first.success
     with engine.connect() as conn:
         district = get_district(conn, "d1")

@@ -4,18 +4,19 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
+from dagster._core.event_api import PartitionKeyFilter
 from dagster._core.events import DagsterEventType
 
 from rostering_pipeline.alerts import open_alerts
+from rostering_pipeline.defs.asset_keys import ROSTER_KEY
 from rostering_pipeline.defs.freshness import FRESH, district_freshness
-from rostering_pipeline.defs.reconcile import ROSTER_KEY
 from rostering_pipeline.defs.resources import AppDatabase
 from rostering_pipeline.defs.sensors import district_partitions_sensor, record_failed_runs
 from rostering_pipeline.districts import add_district, get_district, mark_purged, record_outcome
-from rostering_pipeline.runner import instance, run_sync
+from rostering_pipeline.runner import instance
 from rostering_pipeline.secrets import SecretBox
 from rostering_pipeline_tests.alert_receiver import alert_webhook
-from rostering_pipeline_tests.e2e import register
+from rostering_pipeline_tests.e2e import register, sync_in_process
 
 
 def add(engine, key: str, **settings) -> None:
@@ -37,8 +38,12 @@ def resources(env, app_db_url):
     return {"app_db": AppDatabase(url=app_db_url)}
 
 
-def evaluate(sensor: dg.SensorDefinition, resources: dict) -> dg.SensorResult:
-    with dg.build_sensor_context(instance=instance(), resources=resources) as context:
+def evaluate(
+    sensor: dg.SensorDefinition, resources: dict, cursor: str | None = None
+) -> dg.SensorResult:
+    with dg.build_sensor_context(
+        instance=instance(), resources=resources, cursor=cursor
+    ) as context:
         return sensor(context)
 
 
@@ -110,7 +115,7 @@ def test_a_step_failure_is_not_recorded_twice(env, resources, provider, monkeypa
     register(env, provider)
     provider.set_credentials(client_secret="rotated")
     with alert_webhook(monkeypatch) as receiver:
-        outcome = run_sync("d1")
+        outcome = sync_in_process("d1")
         assert outcome.exit_code == 5
         recorded = get_district(env, "d1")
 
@@ -122,30 +127,61 @@ def test_a_step_failure_is_not_recorded_twice(env, resources, provider, monkeypa
     assert [a["kind"] for a in receiver.received] == ["credentials"]
 
 
+def run_check(request: dg.RunRequest) -> None:
+    """What the daemon does with the sensor's run request: a run of the `fresh` check."""
+    from rostering_pipeline.definitions import defs
+
+    job = defs.resolve_implicit_global_asset_job_def().get_subset(
+        asset_selection=set(), asset_check_selection=set(request.asset_check_keys)
+    )
+    result = job.execute_in_process(
+        instance=instance(), partition_key=request.partition_key, tags=request.tags
+    )
+    assert result.success
+
+
+def shown_verdicts(partition: str) -> list[bool]:
+    """Every verdict of the `fresh` check the UI shows for the partition, oldest first."""
+    records = instance().event_log_storage.get_asset_check_execution_history(
+        dg.AssetCheckKey(ROSTER_KEY, FRESH),
+        limit=100,
+        partition_filter=PartitionKeyFilter(key=partition),
+    )
+    return [r.status.value == "SUCCEEDED" for r in reversed(records)]
+
+
 def test_freshness_flags_a_stale_district_once_and_clears_when_it_syncs(env, resources):
     add(env, "north")
     add(env, "south")
+    instance().add_dynamic_partitions("district", ["north", "south"])
     now = datetime.now(UTC)
     record_outcome(env, "north", succeeded=True, at=now - timedelta(hours=40))
     record_outcome(env, "south", succeeded=True, at=now - timedelta(hours=2))
 
-    (event,) = evaluate(district_freshness, resources).asset_events
-    assert (event.asset_key, event.check_name, event.partition) == (ROSTER_KEY, FRESH, "north")
-    assert event.passed is False
-    assert event.metadata["allowed_hours"].value == 36.0
+    first = evaluate(district_freshness, resources)
+    # Every district gets a verdict from the first tick on, passed or failed.
+    assert {r.partition_key for r in first.run_requests} == {"north", "south"}
     assert set(open_alerts(env, "north")) == {"stale"}
-    # visible in the UI: the daemon records the tick's events as runless check evaluations
-    instance().report_runless_asset_event(event)
-    check = dg.AssetCheckKey(ROSTER_KEY, FRESH)
-    latest = instance().event_log_storage.get_latest_asset_check_execution_by_key([check])
-    assert latest[check].partition == "north"
+    for request in first.run_requests:
+        assert request.asset_check_keys == [dg.AssetCheckKey(ROSTER_KEY, FRESH)]
+        run_check(request)
+    assert (shown_verdicts("north"), shown_verdicts("south")) == ([False], [True])
 
-    assert evaluate(district_freshness, resources).asset_events == []  # still stale: no repeat
+    unchanged = evaluate(district_freshness, resources, first.cursor)
+    assert unchanged.run_requests == []  # the verdicts shown are still current: no repeat
 
-    record_outcome(env, "north", succeeded=True, at=now)
-    (recovered,) = evaluate(district_freshness, resources).asset_events
-    assert (recovered.partition, recovered.passed) == ("north", True)
+    record_outcome(env, "north", succeeded=True, at=now)  # as a sync elsewhere would
+    (recovered,) = evaluate(district_freshness, resources, unchanged.cursor).run_requests
+    assert recovered.partition_key == "north"
+    run_check(recovered)
+    assert shown_verdicts("north") == [False, True]  # a second verdict for one partition
     assert open_alerts(env, "north") == {}
+
+
+def test_a_sync_shows_the_fresh_verdict_of_its_district(env, provider):
+    register(env, provider)
+    assert sync_in_process("d1").success
+    assert shown_verdicts("d1") == [True]
 
 
 def test_sensors_run_by_default():

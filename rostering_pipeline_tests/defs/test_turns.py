@@ -46,3 +46,40 @@ def test_a_run_gives_up_waiting_for_an_earlier_run_and_names_it(env, provider):
         if "waiting for run" in e.user_message
     ]
     assert waiting and all(stuck.run_id in line for line in waiting)
+
+
+def test_a_run_whose_worker_is_gone_is_marked_failed_not_waited_for(env, provider):
+    """A run whose worker died with everything around it (nothing recorded its end) carries its
+    worker's host and pid, so the next run of the district finds it dead instead of waiting."""
+    import subprocess
+    import sys
+
+    from rostering_pipeline.definitions import defs
+    from rostering_pipeline.defs.turns import HOST_TAG, PID_TAG, worker_tags
+
+    register(env, provider)
+    instance = runner.instance()
+    instance.add_dynamic_partitions("district", ["d1"])
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead = dg.DagsterRun(
+        job_name="roster_sync",
+        run_id=make_new_run_id(),
+        tags={"dagster/partition": "d1", **worker_tags(), PID_TAG: gone.stdout.strip()},
+        status=dg.DagsterRunStatus.STARTED,
+    )
+    instance.add_run(dead)
+
+    result = defs.resolve_job_def("roster_sync").execute_in_process(
+        instance=instance, partition_key="d1", run_config=sync_run_config("full")
+    )
+
+    assert result.success
+    assert instance.get_run_by_id(dead.run_id).status == dg.DagsterRunStatus.FAILURE
+    own = instance.get_run_by_id(result.run_id).tags
+    assert (own[HOST_TAG], own[PID_TAG]) == (worker_tags()[HOST_TAG], worker_tags()[PID_TAG])
+    assert own["district"] == "d1" and own["rostering/mode"] == "full"  # completed by its steps

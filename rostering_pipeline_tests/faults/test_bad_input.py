@@ -14,8 +14,7 @@ from rostering_pipeline.appdb.tables import metadata
 from rostering_pipeline.devserver import ProviderServer
 from rostering_pipeline.devserver.records import Enrollment, User
 from rostering_pipeline.devserver.tamper import REMOVE
-from rostering_pipeline.runner import run_sync
-from rostering_pipeline_tests.e2e import register
+from rostering_pipeline_tests.e2e import register, sync_in_process
 from rostering_pipeline_tests.faults.support import (
     assert_converged,
     export,
@@ -87,13 +86,13 @@ def test_bad_rows_are_quarantined_and_injected_text_stays_data(districts, provid
         tamper.override("enrollments", enrollment.sourcedId, **fields)
 
     outcome = synced("d1")
-    roster = outcome.materializations["app_db/roster"]
-    assert roster["users/quarantined"] == 1
+    roster = outcome.changes
+    assert roster["users"]["quarantined"] == 1
     # The quarantined user's enrollments are held back with it.
     dependents = [e for e in provider.district.tables["enrollments"].records if e.user == missing]
     assert dependents
-    assert roster["enrollments/quarantined"] == len(bad)
-    assert roster["enrollments/dependent_quarantined"] == len(dependents)
+    assert roster["enrollments"]["quarantined"] == len(bad)
+    assert roster["enrollments"]["dependent_quarantined"] == len(dependents)
     after = export(districts, "d1")
     # Quarantined rows keep their stored state; rows renamed to a new id never land.
     assert after.row("users", missing) == baseline.row("users", missing)
@@ -184,7 +183,7 @@ def test_bad_pulls_are_refused_with_their_exit_code_and_apply_nothing(pg_env, pr
     before = export(pg_env, "d1").applied
     for case, (arrange, exit_code, named) in REFUSED.items():
         arrange(provider)
-        refused = run_sync("d1")
+        refused = sync_in_process("d1")
         assert (refused.success, refused.exit_code) == (False, exit_code), (case, refused.message)
         assert named in refused.message, (case, refused.message)
         assert export(pg_env, "d1").applied == before, case
@@ -196,6 +195,6 @@ def test_bad_pulls_are_refused_with_their_exit_code_and_apply_nothing(pg_env, pr
 def test_a_nul_character_quarantines_its_row(env, provider):
     register(env, provider, "d1")
     provider.tampering.override("users", students(provider)[0].sourcedId, givenName="Nul\x00Byte")
-    outcome = run_sync("d1")
+    outcome = sync_in_process("d1")
     assert outcome.success, outcome.message
-    assert outcome.materializations["app_db/roster"]["users/quarantined"] == 1
+    assert outcome.changes["users"]["quarantined"] == 1

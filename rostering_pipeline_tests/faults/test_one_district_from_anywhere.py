@@ -88,7 +88,8 @@ def wait_finished(run_id: str, timeout_s: float) -> dg.DagsterRun:
 def test_a_ui_launch_and_a_cli_sync_of_one_district_take_turns(pg_env, provider, tmp_path):
     register(pg_env, provider, "d1")
     register(pg_env, provider, "ref")
-    runner.instance()  # the embedded home exists before two processes open it
+    # The embedded home exists before two processes open it; the UI shows d1's partition.
+    runner.instance().add_dynamic_partitions("district", ["d1"])
     with (
         webserver(os.environ, tmp_path / "webserver.log") as query,
         daemon(os.environ, tmp_path / "daemon.log"),

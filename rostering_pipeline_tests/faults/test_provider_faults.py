@@ -20,8 +20,8 @@ import sqlalchemy as sa
 
 from rostering_pipeline.appdb.tables import sync_runs
 from rostering_pipeline.devserver import ProviderServer, Quirks
-from rostering_pipeline.runner import SyncOutcome, run_sync
-from rostering_pipeline_tests.e2e import register
+from rostering_pipeline.runner import SyncOutcome
+from rostering_pipeline_tests.e2e import register, sync_in_process
 from rostering_pipeline_tests.faults.support import (
     assert_converged,
     export,
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.postgres
 
 def sync_under_fault(engine: sa.Engine, provider: ProviderServer) -> SyncOutcome:
     """A sync of d1 through the fault arranged by the caller; then the reference district."""
-    outcome = run_sync("d1")
+    outcome = sync_in_process("d1")
     assert outcome.success, outcome.message
     assert_converged(engine, "d1", "ref")
     return outcome
@@ -112,7 +112,7 @@ def test_a_silent_page_size_cap_still_pulls_every_row(districts, provider):
     provider.quirks = Quirks(page_size_cap=40)
     outcome = sync_under_fault(districts, provider)
     enrollments = outcome.materializations["oneroster/enrollments"]
-    assert enrollments["pages"] >= math.ceil(enrollments["rows"] / 40)
+    assert enrollments["pages"] >= math.ceil(enrollments["dagster/row_count"] / 40)
 
 
 def _truncated_json(provider: ProviderServer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -146,7 +146,7 @@ def test_a_lasting_fault_fails_with_exit_6_and_applies_nothing(
 
     with monkeypatch.context() as scoped:
         arrange(provider, scoped)
-        failed = run_sync("d1")
+        failed = sync_in_process("d1")
     assert (failed.success, failed.exit_code) == (False, 6), failed.message
     assert export(districts, "d1").applied == before
 
@@ -168,7 +168,7 @@ def test_a_provider_sending_30_percent_of_the_students_is_held_with_exit_4(distr
         (e.sourcedId for e in provider.district.tables["enrollments"].records if e.user in dropped),
     )
 
-    held = run_sync("d1")
+    held = sync_in_process("d1")
     assert (held.success, held.exit_code) == (False, 4), held.message
     assert export(districts, "d1").applied == before
     with districts.connect() as conn:

@@ -22,9 +22,8 @@ from rostering_pipeline.devserver import ProviderServer, Quirks
 from rostering_pipeline.districts import add_district
 from rostering_pipeline.errors import CredentialsRejected
 from rostering_pipeline.oneroster.entities import GUARDIAN_ROLES
-from rostering_pipeline.runner import run_sync
 from rostering_pipeline.secrets import SecretBox
-from rostering_pipeline_tests.e2e import CLIENT_ID
+from rostering_pipeline_tests.e2e import CLIENT_ID, sync_in_process
 from rostering_pipeline_tests.faults.support import cli, serve
 
 # Characters that URL-encoding, JSON escaping or both change: '/', '=', '&', '?', ':', a space,
@@ -182,5 +181,5 @@ def test_a_secret_with_plus_and_percent_authenticates(env):
     secret = "a+b%2Bc"
     with serve(secret=secret) as server:
         register_with_secret(env, server, secret)
-        outcome = run_sync("d1")
+        outcome = sync_in_process("d1")
     assert outcome.success, outcome.message

@@ -15,7 +15,8 @@ import sqlalchemy as sa
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-CODE_LOCATION = ("-m", "rostering_pipeline.definitions")
+# As `make ui` and the CLI name it: `workspace.yaml`'s location `rostering_pipeline`.
+CODE_LOCATION = ("-w", str(REPO / "workspace.yaml"))
 STARTUP_S = 120
 
 

@@ -1,7 +1,9 @@
 """The Dagster daemon on the repo's dagster.yaml and PostgreSQL keeps one run per district.
 
 Five runs go through the run queue (three for one district, two for another) while the daemon
-dequeues them against a local provider slowed down enough for runs to overlap. Afterwards the
+dequeues them against a local provider slowed down enough for runs to overlap. They are launched
+as `dagster job launch` and the UI launch them, with the partition tag only: the project's run
+coordinator gives them their district tags before the queue applies its limits. Afterwards the
 runs' start and end times show that no district ever had two runs in progress, that the two
 districts did run side by side, and that all five succeeded.
 """
@@ -19,9 +21,8 @@ import dagster as dg
 import pytest
 
 from rostering_pipeline.appdb.engine import make_engine, upgrade
-from rostering_pipeline.defs.run_config import sync_run_config, sync_tags
+from rostering_pipeline.defs.run_config import sync_run_config
 from rostering_pipeline.devserver import DistrictSpec, Faults, ProviderServer, ProviderSettings
-from rostering_pipeline.districts import get_district
 from rostering_pipeline_tests.e2e import CLIENT_ID, SECRET, register
 from rostering_pipeline_tests.platform.support import BIN, REPO, dagster_pg_env, running
 
@@ -33,17 +34,12 @@ TIMEOUT_S = 240  # typically 80-120 s on 2 busy cores
 pytestmark = pytest.mark.slow
 
 
-def _launch(env: dict[str, str], district_key: str, tags: dict[str, str]) -> subprocess.Popen:
-    run_config = {
-        **sync_run_config("full"),
-        # one process per run instead of one per step: the test is about runs, not steps
-        "execution": {"config": {"in_process": {}}},
-    }
+def _launch(env: dict[str, str], district_key: str) -> subprocess.Popen:
     return subprocess.Popen(
         [
             BIN / "dagster", "job", "launch", "-w", "workspace.yaml", "-j", "roster_sync",
-            "--tags", json.dumps({**tags, **LAUNCHED_HERE, "dagster/partition": district_key}),
-            "--config-json", json.dumps(run_config),
+            "--tags", json.dumps({**LAUNCHED_HERE, "dagster/partition": district_key}),
+            "--config-json", json.dumps(sync_run_config("full")),
         ],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
@@ -99,11 +95,7 @@ def test_daemon_runs_one_run_per_district_at_a_time(
         instance.add_dynamic_partitions("district", list(RUNS))
         argv = [BIN / "dagster-daemon", "run", "-w", "workspace.yaml"]
         with running(argv, env, tmp_path / "daemon.log", cwd=REPO):
-            launches = []
-            for key, count in RUNS.items():
-                with engine.connect() as conn:
-                    tags = sync_tags(get_district(conn, key), "full")
-                launches += [_launch(env, key, tags) for _ in range(count)]
+            launches = [_launch(env, key) for key, count in RUNS.items() for _ in range(count)]
             for launch in launches:
                 output, _ = launch.communicate(timeout=120)
                 assert launch.returncode == 0, output
@@ -114,7 +106,9 @@ def test_daemon_runs_one_run_per_district_at_a_time(
     assert not failed, f"runs failed: {failed}; see {tmp_path / 'daemon.log'}"
     spans: dict[str, list[tuple[float, float]]] = {key: [] for key in RUNS}
     for record in records:
-        spans[record.dagster_run.tags["district"]].append((record.start_time, record.end_time))
+        tags = record.dagster_run.tags
+        assert tags["rostering/mode"] == "full" and tags["rostering/provider"].endswith(CLIENT_ID)
+        spans[tags["district"]].append((record.start_time, record.end_time))
     assert {key: len(runs) for key, runs in spans.items()} == RUNS
     for key, runs in spans.items():
         runs.sort()

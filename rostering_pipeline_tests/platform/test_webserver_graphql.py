@@ -6,6 +6,7 @@ folder, the demo's key file), then `dagster-webserver` is started on it as `make
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -49,14 +50,25 @@ WORKSPACE_QUERY = """
 } } } } }
 """
 MATERIALIZATIONS_QUERY = """
-query ($partition: String!) {
-  assetOrError(assetKey: {path: ["app_db", "roster"]}) { ... on Asset {
+query ($path: [String!]!, $partition: String!) {
+  assetOrError(assetKey: {path: $path}) { ... on Asset {
     assetMaterializations(partitions: [$partition]) {
       partition
       runOrError { ... on Run { status } }
-      metadataEntries { label ... on IntMetadataEntry { intValue } }
+      metadataEntries {
+        label
+        ... on IntMetadataEntry { intValue }
+        ... on TableMetadataEntry { table { records schema { columns { name } } } }
+      }
     }
   } }
+}
+"""
+FRESH_QUERY = """
+query ($partition: String!) {
+  assetCheckExecutions(
+    assetKey: {path: ["app_db", "roster"]}, checkName: "fresh", partition: $partition, limit: 5
+  ) { status partition }
 }
 """
 
@@ -134,11 +146,43 @@ def test_the_job_schedules_and_sensors_are_described_and_running(graphql):
         assert status == "RUNNING", f"{name} is {status} by default"
 
 
-def test_a_successful_materialization_of_the_demo_district(graphql):
-    asset = graphql(MATERIALIZATIONS_QUERY, partition=demo.DEMO_KEY)["assetOrError"]
+def materialization(graphql, path: list[str]) -> dict[str, dict]:
+    """The demo partition's one materialization of the asset: its metadata entries by label."""
+    asset = graphql(MATERIALIZATIONS_QUERY, path=path, partition=demo.DEMO_KEY)["assetOrError"]
     (event,) = asset["assetMaterializations"]
     assert event["partition"] == demo.DEMO_KEY
     assert event["runOrError"]["status"] == "SUCCESS"
-    counts = {entry["label"]: entry.get("intValue") for entry in event["metadataEntries"]}
-    assert counts["users/inserted"] > 0  # numeric metadata: plotted by the UI
-    assert counts["enrollments/inserted"] > 0
+    return {entry["label"]: entry for entry in event["metadataEntries"]}
+
+
+def test_a_successful_materialization_of_the_demo_district(graphql):
+    metadata = materialization(graphql, ["app_db", "roster"])
+    # Totals as numbers, plotted by the UI; every count per entity in one table.
+    assert metadata["changes"]["intValue"] > 0
+    assert metadata["active_users"]["intValue"] > 0
+    assert metadata["active_enrollments"]["intValue"] > 0
+    table = metadata["changes_by_entity"]["table"]
+    columns = [column["name"] for column in table["schema"]["columns"]]
+    assert columns[:3] == ["entity", "inserted", "updated"]
+    rows = {row["entity"]: row for row in map(json.loads, table["records"])}
+    assert rows["users"]["inserted"] == metadata["active_users"]["intValue"]  # a first sync
+    assert len(metadata) < 20  # the Events table shows each key: no 57 mostly-zero numbers
+
+
+def test_extract_materializations_carry_the_catalog_row_count_and_its_split(graphql):
+    metadata = materialization(graphql, ["oneroster", "users"])
+    count = {label: entry.get("intValue") for label, entry in metadata.items()}
+    assert count["dagster/row_count"] > 0
+    assert count["dagster/row_count"] == count["rows_active"] + count["rows_tobedeleted"]
+    assert (
+        count["rows_from_provider"]
+        == count["dagster/row_count"]
+        + count["rows_guardians_dropped"]
+        + count["rows_outside_schools"]
+    )
+
+
+def test_the_fresh_check_shows_a_passed_verdict_after_the_sync(graphql):
+    executions = graphql(FRESH_QUERY, partition=demo.DEMO_KEY)["assetCheckExecutions"]
+    assert executions and executions[0]["partition"] == demo.DEMO_KEY
+    assert executions[0]["status"] == "SUCCEEDED"

@@ -1,0 +1,57 @@
+"""`rostering-pipeline sync` launches its run through the instance and waits for it: never forever.
+A run queued where no daemon serves the queue is reported at once (exit 1) and canceled; with
+`--timeout`, the wait ends (exit 1) and the run goes on."""
+
+from __future__ import annotations
+
+import time
+
+import dagster as dg
+
+from rostering_pipeline import config
+from rostering_pipeline_tests.e2e import register
+from rostering_pipeline_tests.faults.support import CLI_TIMEOUT_S, cli
+
+QUEUED_HOME = """\
+run_coordinator:
+  module: rostering_pipeline.platform.coordinators
+  class: QueuedDistrictRunCoordinator
+telemetry:
+  enabled: false
+"""
+
+
+def runs_of(district: str) -> list[dg.DagsterRun]:
+    return dg.DagsterInstance.get().get_runs(dg.RunsFilter(tags={"district": district}))
+
+
+def test_a_sync_queued_with_no_daemon_says_so_at_once_and_cancels_its_run(sqlite_env, provider):
+    register(sqlite_env, provider, "d1")
+    home = config.dagster_home()
+    home.mkdir(parents=True)
+    (home / "dagster.yaml").write_text(QUEUED_HOME)  # the run queue, and no dagster-daemon
+
+    refused = cli("sync", "d1")
+
+    assert refused.returncode == 1, refused.stderr
+    assert "queued and no dagster-daemon serves this instance's run queue" in refused.stderr
+    (run,) = runs_of("d1")
+    assert run.status == dg.DagsterRunStatus.CANCELED
+    assert run.run_id in refused.stderr
+    assert provider.stats.data_requests == 0
+
+
+def test_sync_timeout_ends_the_wait_and_the_run_goes_on(sqlite_env, provider):
+    register(sqlite_env, provider, "d1")
+    provider.inject("slow", times=1, path="/enrollments", seconds=15)
+
+    waited = cli("sync", "d1", "--timeout", "3")
+
+    assert waited.returncode == 1, waited.stderr
+    assert "after 3 s; it goes on: follow it in the Dagster UI" in waited.stderr
+    (run,) = runs_of("d1")
+    deadline = time.monotonic() + CLI_TIMEOUT_S
+    while not (run := dg.DagsterInstance.get().get_run_by_id(run.run_id)).is_finished:
+        assert time.monotonic() < deadline, run.status
+        time.sleep(0.5)
+    assert run.status == dg.DagsterRunStatus.SUCCESS  # its code server outlived the CLI
