@@ -22,11 +22,13 @@ demo: install
 	$(BIN)/python -m rostering_pipeline.demo
 
 # The demo's instance and data (runs read the demo's key file when ROSTERING_SECRET_KEYS is unset).
+# Started from the instance's folder: the repo's dagster.yaml (production) is not this instance's.
 ui: install
 	@export DAGSTER_HOME="$${DAGSTER_HOME:-$(ROSTERING_DATA_DIR)/dagster_home}" ; \
-	mkdir -p "$$DAGSTER_HOME" ; \
-	echo "Dagster UI on http://127.0.0.1:$(UI_PORT) (instance $$DAGSTER_HOME)" ; \
-	exec $(BIN)/dagster dev -m rostering_pipeline.definitions -h 127.0.0.1 -p $(UI_PORT)
+	$(BIN)/python -c "from rostering_pipeline.runner import instance; instance()" && \
+	echo "Dagster UI on http://127.0.0.1:$(UI_PORT) (instance $$DAGSTER_HOME)" && \
+	cd "$$DAGSTER_HOME" && \
+	exec $(CURDIR)/$(BIN)/dagster dev -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
 
 test: install
 	$(BIN)/pytest -n 2 --dist loadgroup

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from rostering_pipeline.defs import code_references
 from rostering_pipeline.defs.extract import extract_assets
 from rostering_pipeline.defs.freshness import district_freshness, fresh
 from rostering_pipeline.defs.jobs import roster_sync
@@ -12,7 +13,7 @@ from rostering_pipeline.defs.sensors import district_partitions_sensor, record_f
 from rostering_pipeline.defs.webhooks import webhook_sensor
 
 defs = dg.Definitions(
-    assets=[*extract_assets, roster],
+    assets=code_references.for_assets([*extract_assets, roster]),
     asset_checks=[fresh],
     jobs=[roster_sync],
     schedules=[district_dispatcher],

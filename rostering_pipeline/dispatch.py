@@ -73,12 +73,18 @@ def due_syncs(
 
 def why_not_run(district: District, day: date) -> str | None:
     """Why a scheduled run of the district on `day` (its own time zone) is skipped, if it is."""
+    reason = why_not_scheduled(district)
+    if reason is None and district.in_blackout(day):
+        reason = f"blackout {district.blackout_start}..{district.blackout_end}"
+    return reason
+
+
+def why_not_scheduled(district: District) -> str | None:
+    """Why the district gets no scheduled run at all until an operator acts, if it does not."""
     if district.status not in ("active", "preview"):
         return f"status {district.status}"
     if district.credentials_ok is False:
         return "credentials rejected; fix them with `districts set-credentials`"
-    if district.in_blackout(day):
-        return f"blackout {district.blackout_start}..{district.blackout_end}"
     return None
 
 
@@ -118,6 +124,36 @@ def freshness(district: District, now: datetime) -> Freshness | None:
         since = max(since, resumed.astimezone(UTC))
     allowed = STALE_AFTER_CADENCES * cadence(district.schedule, district.timezone, now)
     return Freshness(stale=now - since > allowed, since=since, allowed=allowed)
+
+
+@dataclass(frozen=True)
+class NextRuns:
+    """When the dispatcher will next start the district's runs, in its own time zone."""
+
+    full: datetime | None  # None: no scheduled run (status, rejected credentials)
+    delta: datetime | None  # None: no delta schedule, or none applies (preview)
+
+
+def next_runs(district: District, now: datetime, horizon_days: int = 400) -> NextRuns:
+    """The next fire times after `now` on which the district really gets a run: days in its
+    blackout are passed over (a fire time skipped by the dispatcher is not a next run)."""
+    if why_not_scheduled(district) is not None:
+        return NextRuns(None, None)  # until an operator acts
+    full = _next_run(district, district.schedule, now, horizon_days)
+    delta = (
+        _next_run(district, district.delta_schedule, now, horizon_days)
+        if district.delta_schedule is not None and district.status != "preview"
+        else None
+    )
+    return NextRuns(full, delta)
+
+
+def _next_run(district: District, cron: str, now: datetime, horizon_days: int) -> datetime | None:
+    zone = zoneinfo.ZoneInfo(district.timezone)
+    for moment in fire_times(cron, district.timezone, now, now + timedelta(days=horizon_days)):
+        if not district.in_blackout(local_date(moment, district.timezone)):
+            return moment.astimezone(zone)
+    return None
 
 
 def local_date(moment: datetime, timezone: str) -> date:

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 import orjson
 import pandas as pd
 
+from rostering_pipeline.outcomes import describe_changes
+
 
 def build_report(frames: Mapping[str, pd.DataFrame], changes: Mapping[str, Mapping[str, int]]):
     """Schools, teachers (with e-mails), student counts by school and grade, and the diff.
@@ -52,9 +54,10 @@ def _students_by_school_and_grade(students: pd.DataFrame) -> dict[str, dict[str,
     return {school: dict(sorted(g.items())) for school, g in sorted(counts.items())}
 
 
-def render(report: dict) -> str:
-    """The preview as plain text for the terminal; provider text cannot drive the terminal."""
-    return _terminal_safe(_render(report))
+def render(report: dict, *, first_sync: bool) -> str:
+    """The preview as plain text for the terminal; provider text cannot drive the terminal.
+    `first_sync`: the district holds no roster yet (in preview), so the diff is its go-live."""
+    return _terminal_safe(_render(report, first_sync))
 
 
 def _terminal_safe(text: str) -> str:
@@ -66,7 +69,7 @@ def _terminal_safe(text: str) -> str:
     )
 
 
-def _render(report: dict) -> str:
+def _render(report: dict, first_sync: bool) -> str:
     names = {school["sourced_id"]: school["name"] for school in report["schools"]}
     lines = [f"Schools ({len(report['schools'])}):"]
     lines += [f"  {s['name']}  [{s['sourced_id']}]" for s in report["schools"]]
@@ -79,8 +82,7 @@ def _render(report: dict) -> str:
         total = sum(by_grade.values())
         grades = "  ".join(f"{grade}: {n}" for grade, n in by_grade.items())
         lines.append(f"  {names.get(school, school)} ({total}): {grades}")
-    lines.append("\nThe first active sync would:")
-    for entity, counts in report["changes"].items():
-        summary = ", ".join(f"{action} {n}" for action, n in counts.items() if n)
-        lines.append(f"  {entity}: {summary or 'no change'}")
+    heading = "The first active sync would apply" if first_sync else "A sync now would apply"
+    lines.append(f"\n{heading}:")
+    lines += [f"  {line}" for line in describe_changes(report["changes"])]
     return "\n".join(lines)

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from rostering_pipeline.appdb.engine import make_engine, upgrade
-from rostering_pipeline.dispatch import cadence, due_syncs, fire_times, freshness
+from rostering_pipeline.dispatch import cadence, due_syncs, fire_times, freshness, next_runs
 from rostering_pipeline.districts import District, add_district
 from rostering_pipeline.secrets import SecretBox, new_key_entry
 
@@ -180,3 +180,32 @@ def test_the_freshness_clock_restarts_when_a_blackout_ends(base):
     )
     assert freshness(district, at("2026-08-21T06:00:00")).stale is False
     assert freshness(district, at("2026-08-22T13:00:00")).stale is True
+
+
+def test_next_runs_are_given_on_the_district_s_clock_past_its_blackout(base):
+    chicago = dataclasses.replace(base, timezone="America/Chicago", delta_schedule="0 */4 * * *")
+    upcoming = next_runs(chicago, at("2026-12-01T09:00:00"))  # 03:00 in Chicago
+    assert upcoming.full.isoformat() == "2026-12-02T02:00:00-06:00"
+    assert upcoming.delta.isoformat() == "2026-12-01T04:00:00-06:00"
+
+    winter_break = dataclasses.replace(
+        chicago, blackout_start=date(2026, 12, 2), blackout_end=date(2026, 12, 4)
+    )
+    assert next_runs(winter_break, at("2026-12-01T09:00:00")).full.isoformat() == (
+        "2026-12-05T02:00:00-06:00"  # the dispatcher skips the blacked-out days
+    )
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"status": "paused"}, {"status": "purged"}, {"credentials_ok": False}],
+)
+def test_no_next_run_until_an_operator_acts(base, changes):
+    upcoming = next_runs(dataclasses.replace(base, **changes), at("2026-12-01T09:00:00"))
+    assert (upcoming.full, upcoming.delta) == (None, None)
+
+
+def test_a_preview_district_has_a_next_full_run_and_no_delta(base):
+    preview = dataclasses.replace(base, status="preview", delta_schedule="0 * * * *")
+    upcoming = next_runs(preview, at("2026-12-01T09:00:00"))
+    assert upcoming.full is not None and upcoming.delta is None

@@ -44,8 +44,8 @@ def test_the_report_lists_active_schools_teachers_and_student_counts():
 
 
 def test_rendering_escapes_what_would_drive_a_terminal():
-    text = render(build_report(sample_frames(), {"users": {"inserted": 3}}))
+    text = render(build_report(sample_frames(), {"users": {"inserted": 3}}), first_sync=True)
     assert "\x1b" not in text
     assert "Bay\\x1b[2J" in text
     assert "O'Brien, Zoë  <zoe@x.org>" in text
-    assert "users: inserted 3" in text
+    assert "The first active sync would apply:\n  users: 3 inserted" in text

@@ -6,7 +6,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -17,6 +17,7 @@ from rostering_pipeline import config
 from rostering_pipeline import districts as registry
 from rostering_pipeline.appdb.engine import ready_engine
 from rostering_pipeline.appdb.profiles import load_profiles
+from rostering_pipeline.dispatch import next_runs
 from rostering_pipeline.errors import BadInput
 from rostering_pipeline.oneroster.profile import DeltaPolicy, delta_policy
 from rostering_pipeline.oneroster.profile import describe as describe_profile
@@ -205,21 +206,44 @@ def set_credentials(key: str, client_id: str | None, client_secret_env: str | No
 @districts.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_(as_json: bool) -> None:
-    """Every district: status, credentials, last success, last error, held sync."""
+    """Every district: status, credentials, last success, last error, held sync, and the next
+    full and delta runs the dispatcher will start, in the district's own time zone."""
     with _database() as engine, engine.connect() as conn:
         found = registry.list_districts(conn)
         held = registry.held_syncs(conn)
+    now = datetime.now(UTC)
     if as_json:
-        click.echo(_json([_public(d, held.get(d.key)) for d in found]))
+        listed = []
+        for d in found:
+            upcoming = next_runs(d, now)
+            listed.append(
+                {
+                    **_public(d, held.get(d.key)),
+                    "next_full_run": upcoming.full and upcoming.full.isoformat(),
+                    "next_delta_run": upcoming.delta and upcoming.delta.isoformat(),
+                }
+            )
+        click.echo(_json(listed))
         return
     if not found:
         click.echo("no districts yet: `rostering-pipeline districts add KEY ...` registers one")
         return
-    rows = [("KEY", "STATUS", "CREDENTIALS", "LAST SUCCESS", "LAST ERROR", "HELD SYNC")]
+    rows = [
+        (
+            *("KEY", "STATUS", "CREDENTIALS", "LAST SUCCESS", "LAST ERROR", "HELD SYNC"),
+            *("NEXT FULL", "NEXT DELTA"),
+        )
+    ]
     for d in found:
         error = f"{_when(d.last_error_at)} ({d.last_error_kind})" if d.last_error_at else "-"
         sync = f"#{held[d.key].sync_run_id}" if d.key in held else "-"
-        rows.append((d.key, d.status, _credentials(d), _when(d.last_success_at), error, sync))
+        upcoming = next_runs(d, now)
+        rows.append(
+            (
+                *(d.key, d.status, _credentials(d), _when(d.last_success_at), error, sync),
+                *(_local(upcoming.full), _local(upcoming.delta)),
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo(
@@ -340,6 +364,11 @@ def _deltas(policy: DeltaPolicy) -> str:
 
 def _json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+
+
+def _local(moment: datetime | None) -> str:
+    """A next run as the district's clock shows it: '2026-12-01 02:00 CST'."""
+    return moment.strftime("%Y-%m-%d %H:%M %Z") if moment else "-"
 
 
 def _when(moment: datetime | None) -> str:

@@ -8,6 +8,7 @@ import click
 
 from rostering_pipeline import config, privacy
 from rostering_pipeline.cli.districts import _database
+from rostering_pipeline.districts import get_district
 from rostering_pipeline.errors import BadInput
 
 
@@ -55,6 +56,7 @@ def preview(key: str) -> None:
 
     with _database() as engine, engine.connect() as conn:
         stored = privacy.latest_preview(conn, key)
+        in_preview = get_district(conn, key).status == "preview"
     if stored is None:
         raise BadInput(
             f"district {key!r} has no preview yet; "
@@ -62,7 +64,7 @@ def preview(key: str) -> None:
         )
     run = f", run {stored.dagster_run_id}" if stored.dagster_run_id else ""
     click.echo(f"preview of '{key}' from {stored.started_at.isoformat(timespec='seconds')}{run}\n")
-    click.echo(render(stored.report))
+    click.echo(render(stored.report, first_sync=in_preview))
 
 
 def _plan(key: str, plan: privacy.PurgePlan) -> str:

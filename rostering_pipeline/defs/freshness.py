@@ -20,6 +20,7 @@ import dagster as dg
 from rostering_pipeline import dispatch
 from rostering_pipeline.alerts import Alert, raise_alert, resolve
 from rostering_pipeline.defs.asset_keys import ROSTER_KEY
+from rostering_pipeline.defs.code_references import here
 from rostering_pipeline.defs.partitions import district_partitions
 from rostering_pipeline.defs.resources import AppDatabase
 from rostering_pipeline.districts import District, get_district, list_districts
@@ -72,6 +73,7 @@ with warnings.catch_warnings():
     @dg.asset_check(
         asset=ROSTER_KEY,
         name=FRESH,
+        metadata=here(),
         partitions_def=district_partitions,
         description=(
             "The district had a successful sync within 1.5 cadences of its full schedule "
@@ -86,6 +88,7 @@ with warnings.catch_warnings():
 
 @dg.sensor(
     name="district_freshness",
+    metadata=here(),
     minimum_interval_seconds=300,
     default_status=dg.DefaultSensorStatus.RUNNING,
     target=dg.AssetSelection.checks(fresh),

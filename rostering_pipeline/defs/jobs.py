@@ -3,12 +3,14 @@ the assets themselves (`outcome_hooks`), so any job that materializes them recor
 
 import dagster as dg
 
+from rostering_pipeline.defs.code_references import here
 from rostering_pipeline.defs.extract import extract_assets
 from rostering_pipeline.defs.freshness import fresh
 from rostering_pipeline.defs.reconcile import roster
 
 roster_sync = dg.define_asset_job(
     name="roster_sync",
+    metadata=here(),
     # The freshness check is the sensor's, judged between runs: not a step of every sync.
     selection=dg.AssetSelection.assets(*extract_assets, roster) - dg.AssetSelection.checks(fresh),
     description=(

@@ -1,11 +1,13 @@
 """The dispatcher: one schedule that starts the roster_sync run of every due district."""
 
 # No `from __future__ import annotations` here: Dagster reads the schedule's annotations.
+import zoneinfo
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
 from rostering_pipeline import dispatch
+from rostering_pipeline.defs.code_references import here
 from rostering_pipeline.defs.jobs import roster_sync
 from rostering_pipeline.defs.partitions import district_partitions
 from rostering_pipeline.defs.resources import AppDatabase
@@ -19,6 +21,7 @@ DISPATCH_INTERVAL = timedelta(minutes=5)
 
 @dg.schedule(
     name="district_dispatcher",
+    metadata=here(),
     cron_schedule=DISPATCH_CRON,
     execution_timezone="UTC",
     job=roster_sync,
@@ -35,10 +38,25 @@ def district_dispatcher(
     end = context.scheduled_execution_time or datetime.now(UTC)
     registry = {d.key: d for d in list_districts(app_db.engine())}
     due, skipped = dispatch.due_syncs(registry.values(), end - DISPATCH_INTERVAL, end)
+    # The tick's log in the UI (Automation, district_dispatcher): who was launched, who was
+    # skipped and why, and how many were not due.
+    for sync in due:
+        zone = registry[sync.district_key].timezone
+        local = sync.due_at.astimezone(zoneinfo.ZoneInfo(zone))
+        context.log.info(
+            f"{sync.district_key}: {sync.mode} run launched (due {local:%H:%M} {zone})"
+        )
     for key, reason in sorted(skipped.items()):
         context.log.info(f"{key}: due but skipped ({reason})")
+    summary = (
+        f"{len(due)} launched, {len(skipped)} skipped, "
+        f"{len(registry) - len(due) - len(skipped)} not due in the "
+        f"{DISPATCH_INTERVAL.seconds // 60} minutes before {end:%H:%M} UTC"
+    )
+    context.log.info(summary)
     if not due:
-        return dg.SkipReason(f"no district due in the {DISPATCH_INTERVAL} before {end:%H:%M}")
+        skips = "; ".join(f"{key}: {reason}" for key, reason in sorted(skipped.items()))
+        return dg.SkipReason(f"{summary}{f' ({skips})' if skips else ''}")
     # A district added since the partition sensor's last tick still runs when due.
     partitions = context.instance
     missing = [

@@ -3,6 +3,7 @@
 # No `from __future__ import annotations` here: Dagster reads the sensors' annotations.
 import dagster as dg
 
+from rostering_pipeline.defs.code_references import here
 from rostering_pipeline.defs.outcome_hooks import (
     reason_outside_steps,
     record_failure_outside_steps,
@@ -14,6 +15,7 @@ from rostering_pipeline.districts import list_districts
 
 @dg.sensor(
     name="district_partitions",
+    metadata=here(),
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Adds a `district` partition per registered district; removes purged ones.",
@@ -33,6 +35,7 @@ def district_partitions_sensor(
 
 @dg.run_failure_sensor(
     name="record_failed_runs",
+    metadata=here(),
     # No monitored_jobs: every job of the code location (roster_sync, the asset page's).
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,

@@ -27,6 +27,7 @@ import orjson
 import sqlalchemy as sa
 
 from rostering_pipeline.appdb.tables import sync_requests
+from rostering_pipeline.defs.code_references import here
 from rostering_pipeline.defs.jobs import roster_sync
 from rostering_pipeline.defs.partitions import district_partitions
 from rostering_pipeline.defs.resources import AppDatabase
@@ -59,6 +60,7 @@ def build_webhook_sensor(
 
     @dg.sensor(
         name=SENSOR_NAME,
+        metadata=here(),
         job=roster_sync,
         minimum_interval_seconds=min(TICK_S, interval_s),
         default_status=dg.DefaultSensorStatus.RUNNING,

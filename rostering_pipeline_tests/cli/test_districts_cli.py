@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -263,10 +264,19 @@ def test_list_and_show_give_state_and_never_a_secret(engine):
     ciphertext = registry.get_district(engine, "north").client_secret_ciphertext
 
     listing = ok("districts", "list")
-    assert listing.splitlines()[1:] == [
-        "north  active   untested     never         2024-09-01T02:00:00+00:00 (provider)  #1",
-        "south  preview  untested     never         -                                     -",
-    ]
+    assert listing.splitlines()[0].split()[-4:] == ["NEXT", "FULL", "NEXT", "DELTA"]
+    north, south = (
+        re.sub(r"\d{4}-\d\d-\d\d 02:00 UTC", "<day> 02:00 UTC", line)
+        for line in listing.splitlines()[1:]
+    )
+    assert north == (
+        "north  active   untested     never         2024-09-01T02:00:00+00:00 (provider)  #1"
+        "         <day> 02:00 UTC  -"
+    )
+    assert south == (
+        "south  preview  untested     never         -                                     -"
+        "          <day> 02:00 UTC  -"
+    )
     text = ok("districts", "show", "north")
     assert "client secret set, key k1" in text
     assert "last error: 2024-09-01T02:00:00+00:00 [provider] provider down" in text

@@ -140,9 +140,10 @@ def test_preview_prints_the_latest_report(engine, store):  # noqa: F811 - fixtur
     printed = ok("preview", "north")
 
     assert printed.startswith("preview of 'north' from 2024-09-01T02:00:00+00:00\n\n")
-    assert render(stored.report) in printed
+    assert render(stored.report, first_sync=False) in printed
     assert "north High  [north-schools-0]" in printed
-    assert "users: inserted 2" in printed
+    # north is active: its preview is what a sync now would apply, not its first sync
+    assert "A sync now would apply:\n  users: 2 inserted" in printed
     with engine.begin() as conn:
         conn.execute(
             tables.sync_runs.delete().where(tables.sync_runs.c.district_id == north.district_id)

@@ -21,6 +21,7 @@ from rostering_pipeline.cli import cli
 from rostering_pipeline.devserver import ProviderServer, Quirks
 from rostering_pipeline.devserver.feeds import FeedQuirks
 from rostering_pipeline.districts import get_district
+from rostering_pipeline.runner import SyncOutcome
 from rostering_pipeline_tests.e2e import register, sync_in_process
 from rostering_pipeline_tests.faults.support import SMALL_DISTRICT, export, serve, synced
 
@@ -46,16 +47,18 @@ def stored(engine: sa.Engine, entity: str, column: str) -> list:
 _COMPARED = ("given_name", "family_name", "email", "role", "grades", "enabled", "active")
 
 
-def full_delta_full(engine: sa.Engine, server: ProviderServer, **settings: object) -> dict:
+def full_delta_full(engine: sa.Engine, server: ProviderServer, **settings: object) -> SyncOutcome:
     """The day's walk: full sync, a day of changes, delta, full again; a reference district
     synced once from the same feed must then hold exactly the same roster. Returns the delta's
-    materialization metadata."""
+    outcome."""
     register(engine, server, "d1", **settings)
     synced("d1")
     return full_delta_full_after(engine, server, **settings)
 
 
-def full_delta_full_after(engine: sa.Engine, server: ProviderServer, **settings: object) -> dict:
+def full_delta_full_after(
+    engine: sa.Engine, server: ProviderServer, **settings: object
+) -> SyncOutcome:
     """The walk's rest, for "d1" already synced: a day of changes, delta, full, compared."""
     changes = server.advance_day()
     delta = synced("d1", mode="delta")
@@ -78,7 +81,7 @@ def full_delta_full_after(engine: sa.Engine, server: ProviderServer, **settings:
             }, sourced_id
     synced("d1")
     assert export(engine, "d1").active_content() == export(engine, "reference").active_content()
-    return delta.materializations
+    return delta
 
 
 def show(key: str) -> str:
@@ -104,7 +107,8 @@ def test_enumerations_in_any_case(env):
 def test_csv_backed_server_blank_status_and_timestamps_runs_deltas_as_full(env):
     with serve(quirks=feed(csv_blanks=True)) as server:
         delta = full_delta_full(env, server)
-    assert delta["oneroster/users"]["mode"].startswith("full (delta asked for; the provider")
+    mode = delta.materializations["oneroster/users"]["mode"]
+    assert mode.startswith("full (delta asked for; the provider")
     assert set(stored(env, "users", "source_modified_at")) == {None}  # unknown, still applied
     assert set(stored(env, "classes", "class_code")) == {None}
     assert "deltas: run as full syncs (the provider sends no dateLastModified on" in show("d1")
@@ -159,7 +163,7 @@ def test_a_provider_stamping_by_day_gets_a_day_of_delta_overlap(env):
 def test_totals_that_ignore_the_filter(env):
     with serve(quirks=feed(totals_ignore_filter=True)) as server:
         delta = full_delta_full(env, server)
-    assert delta["oneroster/users"]["rows_from_provider"] > 0
+    assert delta.materializations["oneroster/users"]["rows_from_provider"] > 0
     assert profile(env)["users"]["totals_ignore_filter"] is True
 
 
@@ -179,7 +183,7 @@ def test_grades_outside_ceds_warn_and_are_stored(env):
     class_grades = {g for text in stored(env, "classes", "grades") for g in orjson.loads(text)}
     assert any(g.startswith("Year ") for g in class_grades)  # kept as sent
     assert profile(env)["classes"]["non_ceds_grades"]
-    assert delta["oneroster/classes"]["dagster/row_count"] > 0
+    assert delta.materializations["oneroster/classes"]["dagster/row_count"] > 0
 
 
 def test_a_record_stamped_in_the_future_never_moves_the_mark(env):
@@ -188,7 +192,7 @@ def test_a_record_stamped_in_the_future_never_moves_the_mark(env):
         clock = server.provider.clock()
     mark = get_district(env, "d1").delta_high_water_mark
     assert mark.year < 2099 and mark <= clock
-    assert delta["oneroster/users"]["rows_from_provider"] > 0
+    assert delta.materializations["oneroster/users"]["rows_from_provider"] > 0
     assert profile(env)["users"]["future_dated"] == 3
 
 
@@ -202,7 +206,7 @@ def test_a_user_whose_org_refs_have_no_sourced_id_is_quarantined_not_fatal(env):
         # the school allow-list reads every user's org list: the bad one must not break it
         register(env, server, "pilot", school_allow_list=bad.orgs[:1])
         pilot = synced("pilot")
-    assert delta["oneroster/users"]["mode"] == "delta"
+    assert delta.materializations["oneroster/users"]["mode"] == "delta"
     # kept by the allow-list (its schools cannot be read) so that it is quarantined, with its
     # enrollments, instead of leaving them pointing at an unknown user
     applied = pilot.changes

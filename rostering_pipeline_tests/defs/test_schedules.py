@@ -94,7 +94,9 @@ def test_a_paused_district_gets_no_run_and_the_tick_says_why(registry, env):
     ) as context:
         result = district_dispatcher(context)
     assert isinstance(result, dg.SkipReason)
-    assert "no district due" in result.skip_message
+    assert result.skip_message == (
+        "0 launched, 1 skipped, 2 not due in the 5 minutes before 02:00 UTC (utc: status paused)"
+    )
 
 
 def test_the_dispatcher_is_running_by_default():

@@ -20,20 +20,10 @@ from rostering_pipeline_tests.faults.support import (
     cli_background,
     run_events,
 )
-from rostering_pipeline_tests.platform.support import daemon, webserver
+from rostering_pipeline_tests.platform.support import LAUNCH, daemon, webserver
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-LAUNCH = """
-mutation ($params: ExecutionParams!) {
-  launchPipelineExecution(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-    ... on RunConfigValidationInvalid { errors { message } }
-  }
-}
-"""
 LOCATION = """
 { workspaceOrError { ... on Workspace { locationEntries { name } } } }
 """

@@ -18,6 +18,17 @@ BIN = Path(sys.executable).parent
 # As `make ui` and the CLI name it: `workspace.yaml`'s location `rostering_pipeline`.
 CODE_LOCATION = ("-w", str(REPO / "workspace.yaml"))
 STARTUP_S = 120
+# What the UI sends to launch a run (Launchpad, an asset's Materialize button).
+LAUNCH = """
+mutation ($params: ExecutionParams!) {
+  launchPipelineExecution(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}
+"""
 
 
 def dagster_pg_env(url: str) -> dict[str, str]:

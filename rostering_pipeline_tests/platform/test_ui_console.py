@@ -26,6 +26,7 @@ from rostering_pipeline.districts import get_district
 from rostering_pipeline_tests.e2e import CLIENT_ID, SECRET, register
 from rostering_pipeline_tests.platform.support import (
     BIN,
+    LAUNCH,
     REPO,
     daemon,
     dagster_pg_env,
@@ -46,16 +47,6 @@ ROSTER_ASSETS = [
 REPOSITORY = {"repositoryLocationName": "rostering_pipeline", "repositoryName": "__repository__"}
 RUN_TIMEOUT_S = 180
 
-LAUNCH = """
-mutation ($params: ExecutionParams!) {
-  launchPipelineExecution(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-    ... on RunConfigValidationInvalid { errors { message } }
-  }
-}
-"""
 BACKFILL = """
 mutation ($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {
@@ -207,7 +198,13 @@ def test_a_backfill_run_carries_the_district_tags(console):
     backfill = [{"key": "dagster/backfill", "value": launched["backfillId"]}]
 
     deadline = time.monotonic() + RUN_TIMEOUT_S
-    while not (runs := query(RUNS, filter={"tags": backfill})["runsOrError"]["results"]):
+
+    def submitted() -> list[dict]:
+        """The backfill's runs once submitted (the daemon creates a run, then submits it)."""
+        runs = query(RUNS, filter={"tags": backfill})["runsOrError"]["results"]
+        return [run for run in runs if run["status"] != "NOT_STARTED"]
+
+    while not (runs := submitted()):
         assert time.monotonic() < deadline, "the backfill never submitted its run"
         time.sleep(1)
     (run,) = runs
