@@ -4,7 +4,7 @@ import dagster as dg
 
 from rostering_pipeline.defs import code_references
 from rostering_pipeline.defs.extract import extract_assets
-from rostering_pipeline.defs.freshness import district_freshness, fresh
+from rostering_pipeline.defs.freshness import district_freshness, fresh, fresh_check
 from rostering_pipeline.defs.jobs import roster_sync
 from rostering_pipeline.defs.reconcile import roster
 from rostering_pipeline.defs.resources import RESOURCES
@@ -15,7 +15,7 @@ from rostering_pipeline.defs.webhooks import webhook_sensor
 defs = dg.Definitions(
     assets=code_references.for_assets([*extract_assets, roster]),
     asset_checks=[fresh],
-    jobs=[roster_sync],
+    jobs=[roster_sync, fresh_check],
     schedules=[district_dispatcher],
     sensors=[district_partitions_sensor, record_failed_runs, district_freshness, webhook_sensor],
     resources=RESOURCES,

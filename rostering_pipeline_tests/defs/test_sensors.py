@@ -127,17 +127,24 @@ def test_a_step_failure_is_not_recorded_twice(env, resources, provider, monkeypa
     assert [a["kind"] for a in receiver.received] == ["credentials"]
 
 
-def run_check(request: dg.RunRequest) -> None:
-    """What the daemon does with the sensor's run request: a run of the `fresh` check."""
+def freshness_tick(resources: dict, cursor: str | None = None) -> dg.SensorResult:
+    """The sensor evaluated as the daemon does: its run requests resolved against the code
+    location's definitions (which refuses what the daemon would refuse)."""
     from rostering_pipeline.definitions import defs
 
-    job = defs.resolve_implicit_global_asset_job_def().get_subset(
-        asset_selection=set(), asset_check_selection=set(request.asset_check_keys)
-    )
-    result = job.execute_in_process(
-        instance=instance(), partition_key=request.partition_key, tags=request.tags
-    )
-    assert result.success
+    with dg.build_sensor_context(
+        instance=instance(), resources=resources, cursor=cursor, definitions=defs
+    ) as context:
+        data = district_freshness.evaluate_tick(context)
+    return dg.SensorResult(run_requests=list(data.run_requests or []), cursor=data.cursor)
+
+
+def run_check(request: dg.RunRequest) -> None:
+    """What the daemon does with the sensor's run request: a run of the `fresh_check` job."""
+    from rostering_pipeline.definitions import defs
+
+    job = defs.resolve_job_def("fresh_check")
+    assert job.execute_in_process(instance=instance(), tags=request.tags).success
 
 
 def shown_verdicts(partition: str) -> list[bool]:
@@ -158,21 +165,20 @@ def test_freshness_flags_a_stale_district_once_and_clears_when_it_syncs(env, res
     record_outcome(env, "north", succeeded=True, at=now - timedelta(hours=40))
     record_outcome(env, "south", succeeded=True, at=now - timedelta(hours=2))
 
-    first = evaluate(district_freshness, resources)
+    first = freshness_tick(resources)
     # Every district gets a verdict from the first tick on, passed or failed.
-    assert {r.partition_key for r in first.run_requests} == {"north", "south"}
+    assert {r.tags["dagster/partition"] for r in first.run_requests} == {"north", "south"}
     assert set(open_alerts(env, "north")) == {"stale"}
     for request in first.run_requests:
-        assert request.asset_check_keys == [dg.AssetCheckKey(ROSTER_KEY, FRESH)]
         run_check(request)
     assert (shown_verdicts("north"), shown_verdicts("south")) == ([False], [True])
 
-    unchanged = evaluate(district_freshness, resources, first.cursor)
+    unchanged = freshness_tick(resources, first.cursor)
     assert unchanged.run_requests == []  # the verdicts shown are still current: no repeat
 
     record_outcome(env, "north", succeeded=True, at=now)  # as a sync elsewhere would
-    (recovered,) = evaluate(district_freshness, resources, unchanged.cursor).run_requests
-    assert recovered.partition_key == "north"
+    (recovered,) = freshness_tick(resources, unchanged.cursor).run_requests
+    assert recovered.tags["dagster/partition"] == "north"
     run_check(recovered)
     assert shown_verdicts("north") == [False, True]  # a second verdict for one partition
     assert open_alerts(env, "north") == {}
