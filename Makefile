@@ -23,11 +23,14 @@ demo: install
 
 # The demo's instance and data (runs read the demo's key file when ROSTERING_SECRET_KEYS is unset).
 # Started from the instance's folder: the repo's dagster.yaml (production) is not this instance's.
+# `dg dev` works too (README, The UI) but only from the repo's folder, where Dagster then warns
+# about that dagster.yaml; its hint to use `dg dev` is silenced here for the same reason.
 ui: install
 	@export DAGSTER_HOME="$${DAGSTER_HOME:-$(ROSTERING_DATA_DIR)/dagster_home}" ; \
 	$(BIN)/python -c "from rostering_pipeline.runner import instance; instance()" && \
 	echo "Dagster UI on http://127.0.0.1:$(UI_PORT) (instance $$DAGSTER_HOME)" && \
 	cd "$$DAGSTER_HOME" && \
+	PYTHONWARNINGS='ignore:Function `dev_command` is superseded' \
 	exec $(CURDIR)/$(BIN)/dagster dev -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
 
 test: install

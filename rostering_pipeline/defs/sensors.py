@@ -4,6 +4,7 @@
 import dagster as dg
 
 from rostering_pipeline.defs.code_references import here
+from rostering_pipeline.defs.freshness import fresh_check
 from rostering_pipeline.defs.outcome_hooks import (
     reason_outside_steps,
     record_failure_outside_steps,
@@ -45,6 +46,9 @@ def district_partitions_sensor(
     ),
 )
 def record_failed_runs(context: dg.RunFailureSensorContext, app_db: AppDatabase) -> None:
-    reason = reason_outside_steps(context.instance, context.dagster_run)
-    if reason is not None and context.dagster_run.tags.get("dagster/partition"):
+    run = context.dagster_run
+    if run.job_name == fresh_check.name or not run.tags.get("dagster/partition"):
+        return  # a freshness check is no sync of the district
+    reason = reason_outside_steps(context.instance, run)
+    if reason is not None:
         record_failure_outside_steps(app_db.engine(), context.instance, context.dagster_run, reason)

@@ -34,10 +34,13 @@ def worker_tags() -> dict[str, str]:
 
 
 def claim_run(context: dg.AssetExecutionContext) -> None:
-    """The run's district tags (however it was launched) and its worker's, once per run."""
+    """The run's district tags (however it was launched) and its worker's. A re-execution
+    arrives with its parent's worker tags: they are replaced, or the parent's dead process
+    would get this run marked failed."""
     run = complete_tags(context.instance, context.run)
-    if PID_TAG not in run.tags:
-        context.instance.add_run_tags(run.run_id, worker_tags())
+    worker = worker_tags()
+    if any(run.tags.get(name) != value for name, value in worker.items()):
+        context.instance.add_run_tags(run.run_id, worker)
 
 
 def wait_for_turn(context: dg.AssetExecutionContext, timeout_s: float) -> None:

@@ -111,6 +111,22 @@ def test_a_run_that_failed_outside_its_steps_is_recorded_and_alerted(env, resour
     assert [(a["kind"], a["run_id"]) for a in receiver.received] == [("failed", run.run_id)]
 
 
+def test_a_failed_freshness_check_run_is_no_failed_sync(env, resources):
+    from rostering_pipeline.definitions import defs
+
+    add(env, "north")
+    dagster = instance()
+    dagster.add_dynamic_partitions("district", ["north"])
+    run = dagster.create_run_for_job(
+        job_def=defs.resolve_job_def("fresh_check"), tags={"dagster/partition": "north"}
+    )
+    dagster.report_run_failed(run, "run worker lost")
+
+    record_failed_runs(run_failure_context(run.run_id, resources))
+
+    assert get_district(env, "north").last_error is None
+
+
 def test_a_step_failure_is_not_recorded_twice(env, resources, provider, monkeypatch):
     register(env, provider)
     provider.set_credentials(client_secret="rotated")

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import dagster as dg
 from dagster._core.utils import make_new_run_id
 
 from rostering_pipeline import runner
 from rostering_pipeline.defs.run_config import sync_run_config
+from rostering_pipeline.defs.turns import HOST_TAG, PID_TAG, worker_tags
 from rostering_pipeline.districts import get_district
 from rostering_pipeline_tests.e2e import register
+
+
+def dead_pid() -> str:
+    """The process id of a process that has ended."""
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return ended.stdout.strip()
 
 
 def test_a_run_gives_up_waiting_for_an_earlier_run_and_names_it(env, provider):
@@ -51,25 +66,15 @@ def test_a_run_gives_up_waiting_for_an_earlier_run_and_names_it(env, provider):
 def test_a_run_whose_worker_is_gone_is_marked_failed_not_waited_for(env, provider):
     """A run whose worker died with everything around it (nothing recorded its end) carries its
     worker's host and pid, so the next run of the district finds it dead instead of waiting."""
-    import subprocess
-    import sys
-
     from rostering_pipeline.definitions import defs
-    from rostering_pipeline.defs.turns import HOST_TAG, PID_TAG, worker_tags
 
     register(env, provider)
     instance = runner.instance()
     instance.add_dynamic_partitions("district", ["d1"])
-    gone = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
     dead = dg.DagsterRun(
         job_name="roster_sync",
         run_id=make_new_run_id(),
-        tags={"dagster/partition": "d1", **worker_tags(), PID_TAG: gone.stdout.strip()},
+        tags={"dagster/partition": "d1", **worker_tags(), PID_TAG: dead_pid()},
         status=dg.DagsterRunStatus.STARTED,
     )
     instance.add_run(dead)
@@ -83,3 +88,20 @@ def test_a_run_whose_worker_is_gone_is_marked_failed_not_waited_for(env, provide
     own = instance.get_run_by_id(result.run_id).tags
     assert (own[HOST_TAG], own[PID_TAG]) == (worker_tags()[HOST_TAG], worker_tags()[PID_TAG])
     assert own["district"] == "d1" and own["rostering/mode"] == "full"  # completed by its steps
+
+
+def test_a_re_execution_records_its_own_worker_not_its_parent_s(env, provider):
+    """The UI copies a run's tags to its re-execution: the parent's dead worker must not follow."""
+    from rostering_pipeline.definitions import defs
+
+    register(env, provider)
+    instance = runner.instance()
+    instance.add_dynamic_partitions("district", ["d1"])
+    parents = {"dagster/partition": "d1", **worker_tags(), PID_TAG: dead_pid()}
+
+    result = defs.resolve_job_def("roster_sync").execute_in_process(
+        instance=instance, partition_key="d1", run_config=sync_run_config("full"), tags=parents
+    )
+
+    assert result.success
+    assert instance.get_run_by_id(result.run_id).tags[PID_TAG] == worker_tags()[PID_TAG]

@@ -96,7 +96,10 @@ def test_a_ui_launch_and_a_cli_sync_of_one_district_take_turns(pg_env, provider,
 
     [cli_run] = [
         r.run_id
-        for r in dg.DagsterInstance.get().get_runs(dg.RunsFilter(tags={"dagster/partition": "d1"}))
+        for r in dg.DagsterInstance.get().get_runs(
+            # the syncs of d1, not the freshness sensor's check runs
+            dg.RunsFilter(job_name="roster_sync", tags={"dagster/partition": "d1"})
+        )
         if r.run_id != ui_run
     ]
     first, second = sorted([working_span(ui_run), working_span(cli_run)])
