@@ -1,4 +1,5 @@
-"""One sync of one district through Dagster (`run_sync`), timed by stage, in a process of its own.
+"""One sync of one district through Dagster (`sync_in_process`: the `roster_sync` job executed in
+this process, so that the stages can be timed here), in a process of its own.
 
     python -m benchmarks.e2e KEY --mode full|delta
 
@@ -20,7 +21,7 @@ import rostering_pipeline.defs.extract as extract_defs
 import rostering_pipeline.defs.reconcile as reconcile_defs
 from benchmarks.child import emit
 from rostering_pipeline.oneroster.client import OneRosterClient
-from rostering_pipeline.runner import instance, run_sync
+from rostering_pipeline.runner import instance, sync_in_process
 
 STAGES: dict[str, dict[str, float]] = defaultdict(dict)
 
@@ -73,7 +74,7 @@ def main(district_key: str, mode: str) -> None:
 
     instrument()
     started = time.perf_counter()
-    outcome = run_sync(district_key, mode=mode)
+    outcome = sync_in_process(district_key, mode=mode)
     total = time.perf_counter() - started
     if not outcome.success:
         detail = step_failures(outcome.run_id) or outcome.message
@@ -84,7 +85,7 @@ def main(district_key: str, mode: str) -> None:
         group, name = asset.split("/")
         if group == "oneroster":
             entities[name] = {
-                "rows": metadata["rows"],
+                "rows": metadata["dagster/row_count"],
                 "asset_s": metadata["duration_s"],
                 "step_s": steps.get(f"oneroster__{name}"),
                 **STAGES[name],
@@ -97,7 +98,12 @@ def main(district_key: str, mode: str) -> None:
             "entities": entities,
             "roster_step_s": steps.get("app_db__roster"),
             "reconcile_s": STAGES[""].get("reconcile_s"),
-            "changes": {k: v for k, v in roster.items() if "/" in k and v},
+            "changes": {
+                f"{entity}/{action}": count
+                for entity, counts in outcome.changes.items()
+                for action, count in counts.items()
+                if count
+            },
         }
     )
 

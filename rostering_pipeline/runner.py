@@ -142,3 +142,27 @@ def outcome_of(dagster: dg.DagsterInstance, run: dg.DagsterRun) -> SyncOutcome:
         district.last_error or "the run failed; see it in the Dagster UI",
         materializations,
     )
+
+
+def sync_in_process(
+    district_key: str, *, mode: str = "full", approve_deactivations: int = 0
+) -> SyncOutcome:
+    """The district's roster_sync executed in this process, on the shared instance: the pipeline
+    without the launch's processes (a code server, a run worker). For the benchmarks, which time
+    each stage in the process that runs it, and the tests of the pipeline; the CLI launches."""
+    from rostering_pipeline.definitions import defs
+
+    district, dagster = prepare_sync(district_key, mode)
+    result = defs.resolve_job_def("roster_sync").execute_in_process(
+        instance=dagster,
+        partition_key=district.key,
+        run_config={
+            **sync_run_config(mode, approve_deactivations),
+            "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
+        },
+        tags=sync_tags(district, mode),
+        raise_on_error=False,
+    )
+    run = dagster.get_run_by_id(result.run_id)
+    assert run is not None
+    return outcome_of(dagster, run)

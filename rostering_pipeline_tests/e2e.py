@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from rostering_pipeline.defs.run_config import sync_run_config, sync_tags
 from rostering_pipeline.devserver import ProviderServer
 from rostering_pipeline.districts import add_district
-from rostering_pipeline.runner import SyncOutcome, outcome_of, prepare_sync
 from rostering_pipeline.secrets import SecretBox
 
 CLIENT_ID = "e2e"
@@ -36,27 +34,3 @@ def active(engine: sa.Engine, table: sa.Table, **where) -> int:
         query = query.where(table.c[column] == value)
     with engine.connect() as conn:
         return conn.execute(query).scalar_one()
-
-
-def sync_in_process(
-    district_key: str, *, mode: str = "full", approve_deactivations: int = 0
-) -> SyncOutcome:
-    """The district's roster_sync executed in the test's own process, on the shared instance:
-    the pipeline's behaviour without the launch's processes (a code server, a run worker), which
-    the CLI's tests (`sync`, `backfill`) exercise."""
-    from rostering_pipeline.definitions import defs
-
-    district, dagster = prepare_sync(district_key, mode)
-    result = defs.resolve_job_def("roster_sync").execute_in_process(
-        instance=dagster,
-        partition_key=district.key,
-        run_config={
-            **sync_run_config(mode, approve_deactivations),
-            "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
-        },
-        tags=sync_tags(district, mode),
-        raise_on_error=False,
-    )
-    run = dagster.get_run_by_id(result.run_id)
-    assert run is not None
-    return outcome_of(dagster, run)

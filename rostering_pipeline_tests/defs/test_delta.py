@@ -8,13 +8,13 @@ from datetime import datetime
 from rostering_pipeline.appdb.tables import ROSTER_TABLES
 from rostering_pipeline.districts import get_district
 from rostering_pipeline.oneroster.profile import DEFAULT_DELTA_OVERLAP as DELTA_OVERLAP
-from rostering_pipeline.runner import run_sync
+from rostering_pipeline.runner import sync_in_process
 from rostering_pipeline_tests.e2e import active, register
 
 
 def test_delta_pulls_changes_since_the_mark_and_never_deactivates_by_absence(env, provider):
     register(env, provider)
-    assert run_sync("d1").success
+    assert sync_in_process("d1").success
     mark = get_district(env, "d1").delta_high_water_mark
     assert mark is not None
 
@@ -26,7 +26,7 @@ def test_delta_pulls_changes_since_the_mark_and_never_deactivates_by_absence(env
     assert removed  # leavers taken out of the feed outright, not marked tobedeleted
     assert changed  # the mark is the provider's clock, before the day's changes
 
-    delta = run_sync("d1", mode="delta")
+    delta = sync_in_process("d1", mode="delta")
     assert delta.success, delta.message
     pulled = delta.materializations["oneroster/users"]
     assert pulled["mode"] == "delta"
@@ -37,7 +37,7 @@ def test_delta_pulls_changes_since_the_mark_and_never_deactivates_by_absence(env
     for sourced_id in removed:  # absent from a delta: left as they were
         assert active(env, users_table, sourced_id=sourced_id) == 1
 
-    full = run_sync("d1")
+    full = sync_in_process("d1")
     assert full.success, full.message
     for sourced_id in removed:  # the nightly full run deactivates by absence
         assert active(env, users_table, sourced_id=sourced_id) == 0

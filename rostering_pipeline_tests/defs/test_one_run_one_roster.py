@@ -6,7 +6,8 @@ from __future__ import annotations
 import dagster as dg
 
 from rostering_pipeline.districts import get_district
-from rostering_pipeline_tests.e2e import register, sync_in_process
+from rostering_pipeline.runner import sync_in_process
+from rostering_pipeline_tests.e2e import register
 from rostering_pipeline_tests.faults.support import export, use_client_settings
 
 ROSTER = dg.AssetKey(["app_db", "roster"])

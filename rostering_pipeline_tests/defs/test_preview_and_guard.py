@@ -10,7 +10,8 @@ from rostering_pipeline.appdb.tables import ROSTER_TABLES, sync_runs
 from rostering_pipeline.devserver import DistrictSpec, ProviderServer, ProviderSettings
 from rostering_pipeline.districts import get_district, set_status, update_district
 from rostering_pipeline.errors import BadInput
-from rostering_pipeline_tests.e2e import CLIENT_ID, SECRET, active, register, sync_in_process
+from rostering_pipeline.runner import sync_in_process
+from rostering_pipeline_tests.e2e import CLIENT_ID, SECRET, active, register
 
 USERS = ROSTER_TABLES["users"]
 

@@ -21,8 +21,8 @@ from rostering_pipeline.cli import cli
 from rostering_pipeline.devserver import ProviderServer, Quirks
 from rostering_pipeline.devserver.feeds import FeedQuirks
 from rostering_pipeline.districts import get_district
-from rostering_pipeline.runner import SyncOutcome
-from rostering_pipeline_tests.e2e import register, sync_in_process
+from rostering_pipeline.runner import SyncOutcome, sync_in_process
+from rostering_pipeline_tests.e2e import register
 from rostering_pipeline_tests.faults.support import SMALL_DISTRICT, export, serve, synced
 
 pytestmark = pytest.mark.slow

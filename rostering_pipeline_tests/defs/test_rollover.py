@@ -11,7 +11,8 @@ from rostering_pipeline.appdb.tables import ROSTER_TABLES
 from rostering_pipeline.devserver.records import Table
 from rostering_pipeline.dispatch import due_syncs
 from rostering_pipeline.districts import get_district, held_syncs, update_district
-from rostering_pipeline_tests.e2e import active, register, sync_in_process
+from rostering_pipeline.runner import sync_in_process
+from rostering_pipeline_tests.e2e import active, register
 
 
 def summer(district):

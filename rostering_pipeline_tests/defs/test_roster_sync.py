@@ -13,7 +13,8 @@ from rostering_pipeline.appdb.tables import ROSTER_TABLES, sync_runs, user_schoo
 from rostering_pipeline.devserver import ProviderServer
 from rostering_pipeline.districts import get_district
 from rostering_pipeline.oneroster.entities import ENTITIES
-from rostering_pipeline_tests.e2e import SECRET, active, register, sync_in_process
+from rostering_pipeline.runner import sync_in_process
+from rostering_pipeline_tests.e2e import SECRET, active, register
 
 
 def provider_users(server: ProviderServer) -> list[dict]:

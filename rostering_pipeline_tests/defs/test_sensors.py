@@ -13,10 +13,10 @@ from rostering_pipeline.defs.freshness import FRESH, district_freshness
 from rostering_pipeline.defs.resources import AppDatabase
 from rostering_pipeline.defs.sensors import district_partitions_sensor, record_failed_runs
 from rostering_pipeline.districts import add_district, get_district, mark_purged, record_outcome
-from rostering_pipeline.runner import instance
+from rostering_pipeline.runner import instance, sync_in_process
 from rostering_pipeline.secrets import SecretBox
 from rostering_pipeline_tests.alert_receiver import alert_webhook
-from rostering_pipeline_tests.e2e import register, sync_in_process
+from rostering_pipeline_tests.e2e import register
 
 
 def add(engine, key: str, **settings) -> None:

@@ -22,11 +22,11 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from rostering_pipeline import runner
 from rostering_pipeline.devserver import DistrictSpec, ProviderServer, ProviderSettings, Quirks
 from rostering_pipeline.privacy import export_district
-from rostering_pipeline.runner import SyncOutcome
-from rostering_pipeline_tests import e2e
-from rostering_pipeline_tests.e2e import CLIENT_ID, SECRET, sync_in_process
+from rostering_pipeline.runner import SyncOutcome, sync_in_process
+from rostering_pipeline_tests.e2e import CLIENT_ID, SECRET
 
 SMALL_DISTRICT = DistrictSpec(seed=7, schools=2, students=300)
 ROSTER_EXPORTS = (
@@ -120,14 +120,14 @@ def assert_converged(engine: sa.Engine, key: str, reference_key: str) -> None:
 
 def use_client_settings(monkeypatch: pytest.MonkeyPatch, **settings: object) -> None:
     """Later in-process syncs configure the `oneroster` resource (e.g. a short read timeout)."""
-    plain = e2e.sync_run_config
+    plain = runner.sync_run_config
 
     def with_client(mode: str, approve_deactivations: int = 0) -> dict:
         config = plain(mode, approve_deactivations)
         config["resources"]["oneroster"] = {"config": settings}
         return config
 
-    monkeypatch.setattr(e2e, "sync_run_config", with_client)
+    monkeypatch.setattr(runner, "sync_run_config", with_client)
 
 
 def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -14,7 +14,8 @@ from rostering_pipeline.appdb.tables import metadata
 from rostering_pipeline.devserver import ProviderServer
 from rostering_pipeline.devserver.records import Enrollment, User
 from rostering_pipeline.devserver.tamper import REMOVE
-from rostering_pipeline_tests.e2e import register, sync_in_process
+from rostering_pipeline.runner import sync_in_process
+from rostering_pipeline_tests.e2e import register
 from rostering_pipeline_tests.faults.support import (
     assert_converged,
     export,

@@ -20,8 +20,8 @@ import sqlalchemy as sa
 
 from rostering_pipeline.appdb.tables import sync_runs
 from rostering_pipeline.devserver import ProviderServer, Quirks
-from rostering_pipeline.runner import SyncOutcome
-from rostering_pipeline_tests.e2e import register, sync_in_process
+from rostering_pipeline.runner import SyncOutcome, sync_in_process
+from rostering_pipeline_tests.e2e import register
 from rostering_pipeline_tests.faults.support import (
     assert_converged,
     export,

@@ -22,8 +22,9 @@ from rostering_pipeline.devserver import ProviderServer, Quirks
 from rostering_pipeline.districts import add_district
 from rostering_pipeline.errors import CredentialsRejected
 from rostering_pipeline.oneroster.entities import GUARDIAN_ROLES
+from rostering_pipeline.runner import sync_in_process
 from rostering_pipeline.secrets import SecretBox
-from rostering_pipeline_tests.e2e import CLIENT_ID, sync_in_process
+from rostering_pipeline_tests.e2e import CLIENT_ID
 from rostering_pipeline_tests.faults.support import cli, serve
 
 # Characters that URL-encoding, JSON escaping or both change: '/', '=', '&', '?', ':', a space,
