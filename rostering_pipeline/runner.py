@@ -14,6 +14,7 @@ from rostering_pipeline.defs.extract import effective_mode
 from rostering_pipeline.defs.outcome_hooks import reason_outside_steps, record_failure_outside_steps
 from rostering_pipeline.defs.resources import AppDatabase
 from rostering_pipeline.defs.run_config import sync_run_config, sync_tags
+from rostering_pipeline.defs.run_tags import PARTITION_TAG
 from rostering_pipeline.defs.turns import runs_in_progress
 from rostering_pipeline.districts import District, get_district
 from rostering_pipeline.outcomes import exit_code_for
@@ -28,6 +29,8 @@ telemetry:
   enabled: false
 """
 EARLIER_SETTINGS = "telemetry:\n  enabled: false\n"
+# The event log keeps every event for the UI; the terminal gets the CLI's own lines.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 @dataclass(frozen=True)
@@ -106,11 +109,7 @@ def run_sync(
             workspace,
             "roster_sync",
             district.key,
-            {
-                **sync_run_config(mode, approve_deactivations),
-                # The event log keeps every event for the UI; the terminal gets the CLI's lines.
-                "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
-            },
+            {**sync_run_config(mode, approve_deactivations), **QUIET_CONSOLE},
             sync_tags(district, mode),
         )
         run = wait_for_run(dagster, run.run_id, timeout_s, notify)
@@ -134,7 +133,7 @@ def outcome_of(dagster: dg.DagsterInstance, run: dg.DagsterRun) -> SyncOutcome:
         message = record_failure_outside_steps(engine, dagster, run, reason)
         return SyncOutcome(run.run_id, False, 1, message, materializations)
     with engine.connect() as conn:
-        district = get_district(conn, run.tags["dagster/partition"])
+        district = get_district(conn, run.tags[PARTITION_TAG])
     return SyncOutcome(
         run.run_id,
         False,
@@ -156,10 +155,7 @@ def sync_in_process(
     result = defs.resolve_job_def("roster_sync").execute_in_process(
         instance=dagster,
         partition_key=district.key,
-        run_config={
-            **sync_run_config(mode, approve_deactivations),
-            "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
-        },
+        run_config={**sync_run_config(mode, approve_deactivations), **QUIET_CONSOLE},
         tags=sync_tags(district, mode),
         raise_on_error=False,
     )

@@ -23,6 +23,7 @@ from rostering_pipeline.defs.asset_keys import ROSTER_KEY
 from rostering_pipeline.defs.code_references import here
 from rostering_pipeline.defs.partitions import district_partitions
 from rostering_pipeline.defs.resources import AppDatabase
+from rostering_pipeline.defs.run_tags import PARTITION_TAG
 from rostering_pipeline.districts import District, get_district, list_districts
 
 FRESH = "fresh"
@@ -127,6 +128,6 @@ def district_freshness(context: dg.SensorEvaluationContext, app_db: AppDatabase)
             context.log.info(f"{district.key}: {check.description}")
             # The partition as a tag: Dagster 1.13 cannot validate a partition key for a job of
             # checks alone (it looks for it among the selected assets: none).
-            tags = {"dagster/partition": district.key, "rostering/trigger": "freshness"}
+            tags = {PARTITION_TAG: district.key, "rostering/trigger": "freshness"}
             requests.append(dg.RunRequest(tags=tags))
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(verdicts, sort_keys=True))

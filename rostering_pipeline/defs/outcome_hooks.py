@@ -20,6 +20,7 @@ from rostering_pipeline.alerts import (
     resolve,
 )
 from rostering_pipeline.appdb.ledger import failed_in_run
+from rostering_pipeline.defs.run_tags import PARTITION_TAG
 from rostering_pipeline.districts import get_district, record_outcome
 from rostering_pipeline.errors import BadInput, ChecksFailed
 from rostering_pipeline.outcomes import describe, describe_failed_checks
@@ -27,7 +28,7 @@ from rostering_pipeline.outcomes import describe, describe_failed_checks
 
 def _district_of(context: dg.HookContext) -> str | None:
     run = context.instance.get_run_by_id(context.run_id)
-    return run.tags.get("dagster/partition") if run else None
+    return run.tags.get(PARTITION_TAG) if run else None
 
 
 @dg.failure_hook(required_resource_keys={"app_db"})
@@ -99,7 +100,7 @@ def record_failure_outside_steps(
         else datetime.now(UTC)
     )
     try:
-        district = get_district(engine, run.tags.get("dagster/partition", ""))
+        district = get_district(engine, run.tags.get(PARTITION_TAG, ""))
     except BadInput:  # removed since the run started: nothing to record it on
         return message
     if any(at and at >= ended for at in (district.last_success_at, district.last_error_at)):

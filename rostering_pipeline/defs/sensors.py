@@ -11,6 +11,7 @@ from rostering_pipeline.defs.outcome_hooks import (
 )
 from rostering_pipeline.defs.partitions import district_partitions
 from rostering_pipeline.defs.resources import AppDatabase
+from rostering_pipeline.defs.run_tags import PARTITION_TAG
 from rostering_pipeline.districts import list_districts
 
 
@@ -47,7 +48,7 @@ def district_partitions_sensor(
 )
 def record_failed_runs(context: dg.RunFailureSensorContext, app_db: AppDatabase) -> None:
     run = context.dagster_run
-    if run.job_name == fresh_check.name or not run.tags.get("dagster/partition"):
+    if run.job_name == fresh_check.name or not run.tags.get(PARTITION_TAG):
         return  # a freshness check is no sync of the district
     reason = reason_outside_steps(context.instance, run)
     if reason is not None:

@@ -36,8 +36,10 @@ def worker_tags() -> dict[str, str]:
 def claim_run(context: dg.AssetExecutionContext) -> None:
     """The run's district tags (however it was launched) and its worker's. A re-execution
     arrives with its parent's worker tags: they are replaced, or the parent's dead process
-    would get this run marked failed."""
-    run = complete_tags(context.instance, context.run)
+    would get this run marked failed. The run is read from the instance: `context.run` is the run
+    as it started, so each step would repeat the registry lookup and the tag writes."""
+    stored = context.instance.get_run_by_id(context.run.run_id) or context.run
+    run = complete_tags(context.instance, stored)
     worker = worker_tags()
     if any(run.tags.get(name) != value for name, value in worker.items()):
         context.instance.add_run_tags(run.run_id, worker)

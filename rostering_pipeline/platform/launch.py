@@ -18,6 +18,7 @@ from dagster._core.definitions.selector import JobSubsetSelector
 from dagster._core.workspace.context import WorkspaceProcessContext, WorkspaceRequestContext
 from dagster._core.workspace.load_target import ModuleTarget
 
+from rostering_pipeline.defs.run_tags import PARTITION_TAG
 from rostering_pipeline.errors import RosteringError
 
 # The name `workspace.yaml` gives the code location: runs are listed under it in the UI.
@@ -91,7 +92,7 @@ def submit_partition_run(
         status=None,
         root_run_id=None,
         parent_run_id=None,
-        tags={**job.tags, **tags, "dagster/partition": partition_key},
+        tags={**job.tags, **tags, PARTITION_TAG: partition_key},
         job_snapshot=job.job_snapshot,
         execution_plan_snapshot=plan.execution_plan_snapshot,
         parent_job_snapshot=job.parent_job_snapshot,

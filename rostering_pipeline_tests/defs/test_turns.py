@@ -15,6 +15,18 @@ from rostering_pipeline.districts import get_district
 from rostering_pipeline_tests.e2e import register
 
 
+def in_progress(instance: dg.DagsterInstance, **tags: str) -> dg.DagsterRun:
+    """A run of d1 recorded as started elsewhere, with these tags besides its partition."""
+    run = dg.DagsterRun(
+        job_name="roster_sync",
+        run_id=make_new_run_id(),
+        tags={"dagster/partition": "d1", **tags},
+        status=dg.DagsterRunStatus.STARTED,
+    )
+    instance.add_run(run)
+    return run
+
+
 def dead_pid() -> str:
     """The process id of a process that has ended."""
     ended = subprocess.run(
@@ -33,13 +45,7 @@ def test_a_run_gives_up_waiting_for_an_earlier_run_and_names_it(env, provider):
     instance = runner.instance()
     instance.add_dynamic_partitions("district", ["d1"])
     # A run of d1 launched elsewhere that never ends (no host or pid to prove it dead).
-    stuck = dg.DagsterRun(
-        job_name="roster_sync",
-        run_id=make_new_run_id(),
-        tags={"dagster/partition": "d1"},
-        status=dg.DagsterRunStatus.STARTED,
-    )
-    instance.add_run(stuck)
+    stuck = in_progress(instance)
     config = sync_run_config("full")
     config["resources"]["sync"]["config"]["wait_for_earlier_run_s"] = 2
 
@@ -71,13 +77,7 @@ def test_a_run_whose_worker_is_gone_is_marked_failed_not_waited_for(env, provide
     register(env, provider)
     instance = runner.instance()
     instance.add_dynamic_partitions("district", ["d1"])
-    dead = dg.DagsterRun(
-        job_name="roster_sync",
-        run_id=make_new_run_id(),
-        tags={"dagster/partition": "d1", **worker_tags(), PID_TAG: dead_pid()},
-        status=dg.DagsterRunStatus.STARTED,
-    )
-    instance.add_run(dead)
+    dead = in_progress(instance, **{**worker_tags(), PID_TAG: dead_pid()})
 
     result = defs.resolve_job_def("roster_sync").execute_in_process(
         instance=instance, partition_key="d1", run_config=sync_run_config("full")
