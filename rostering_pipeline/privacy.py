@@ -259,8 +259,10 @@ def district_dagster_runs(instance: dg.DagsterInstance, key: str) -> list[dg.Dag
     """Runs of the district's partition or tagged with it, newest first, each once."""
     import dagster as dg
 
+    from rostering_pipeline.defs.run_tags import PARTITION_TAG
+
     found: dict[str, dg.RunRecord] = {}
-    for tags in ({"dagster/partition": key}, {"district": key}):
+    for tags in ({PARTITION_TAG: key}, {"district": key}):
         for record in instance.get_run_records(dg.RunsFilter(tags=tags)):
             found[record.dagster_run.run_id] = record
     ordered = sorted(found.values(), key=lambda record: record.create_timestamp, reverse=True)

@@ -23,7 +23,7 @@ from rostering_pipeline.defs.asset_keys import ROSTER_KEY
 from rostering_pipeline.defs.code_references import here
 from rostering_pipeline.defs.partitions import district_partitions
 from rostering_pipeline.defs.resources import AppDatabase
-from rostering_pipeline.defs.run_tags import PARTITION_TAG
+from rostering_pipeline.defs.run_tags import FRESH_CHECK_JOB, PARTITION_TAG
 from rostering_pipeline.districts import District, get_district, list_districts
 
 FRESH = "fresh"
@@ -91,7 +91,7 @@ with warnings.catch_warnings():
 
 # The check alone, for one district (its partition in the run's tags): the sensor's job.
 fresh_check = dg.define_asset_job(
-    name="fresh_check",
+    name=FRESH_CHECK_JOB,
     selection=dg.AssetSelection.checks(fresh),
     metadata=here(),
     description="The `fresh` check of one district, as the district_freshness sensor requests it.",

@@ -19,6 +19,8 @@ from rostering_pipeline.districts import get_district
 from rostering_pipeline.errors import BadInput
 
 PARTITION_TAG = "dagster/partition"
+# The freshness sensor's job: it carries a district's partition but reads, never writes.
+FRESH_CHECK_JOB = "fresh_check"
 DISTRICT_TAGS = ("district", "rostering/mode", "rostering/provider")
 
 

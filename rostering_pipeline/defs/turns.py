@@ -14,7 +14,7 @@ import time
 
 import dagster as dg
 
-from rostering_pipeline.defs.run_tags import complete_tags
+from rostering_pipeline.defs.run_tags import FRESH_CHECK_JOB, PARTITION_TAG, complete_tags
 from rostering_pipeline.errors import DistrictBusy
 
 IN_PROGRESS = [
@@ -91,10 +91,12 @@ def runs_ahead(instance: dg.DagsterInstance, run_id: str, district: str) -> list
 
 
 def _live_records(instance: dg.DagsterInstance, district: str) -> list[dg.RunRecord]:
+    """The district's runs in progress that write to it: not the freshness check's."""
     records = instance.get_run_records(
-        dg.RunsFilter(tags={"dagster/partition": district}, statuses=IN_PROGRESS)
+        dg.RunsFilter(tags={PARTITION_TAG: district}, statuses=IN_PROGRESS)
     )
-    return [r for r in records if not _abandoned(instance, r.dagster_run)]
+    writing = [r for r in records if r.dagster_run.job_name != FRESH_CHECK_JOB]
+    return [r for r in writing if not _abandoned(instance, r.dagster_run)]
 
 
 def _abandoned(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:

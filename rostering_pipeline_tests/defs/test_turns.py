@@ -10,15 +10,18 @@ from dagster._core.utils import make_new_run_id
 
 from rostering_pipeline import runner
 from rostering_pipeline.defs.run_config import sync_run_config
-from rostering_pipeline.defs.turns import HOST_TAG, PID_TAG, worker_tags
+from rostering_pipeline.defs.run_tags import FRESH_CHECK_JOB
+from rostering_pipeline.defs.turns import HOST_TAG, PID_TAG, runs_in_progress, worker_tags
 from rostering_pipeline.districts import get_district
 from rostering_pipeline_tests.e2e import register
 
 
-def in_progress(instance: dg.DagsterInstance, **tags: str) -> dg.DagsterRun:
+def in_progress(
+    instance: dg.DagsterInstance, job_name: str = "roster_sync", **tags: str
+) -> dg.DagsterRun:
     """A run of d1 recorded as started elsewhere, with these tags besides its partition."""
     run = dg.DagsterRun(
-        job_name="roster_sync",
+        job_name=job_name,
         run_id=make_new_run_id(),
         tags={"dagster/partition": "d1", **tags},
         status=dg.DagsterRunStatus.STARTED,
@@ -67,6 +70,25 @@ def test_a_run_gives_up_waiting_for_an_earlier_run_and_names_it(env, provider):
         if "waiting for run" in e.user_message
     ]
     assert waiting and all(stuck.run_id in line for line in waiting)
+
+
+def test_a_freshness_check_of_the_district_is_not_a_run_to_wait_for(env, provider):
+    """The freshness sensor's check job carries the district's partition but writes nothing: a
+    sync started while it runs goes on at once, and the CLI does not announce it as in the way."""
+    from rostering_pipeline.definitions import defs
+
+    register(env, provider)
+    instance = runner.instance()
+    instance.add_dynamic_partitions("district", ["d1"])
+    check = in_progress(instance, job_name=FRESH_CHECK_JOB)
+
+    assert runs_in_progress(instance, "d1") == []
+    result = defs.resolve_job_def("roster_sync").execute_in_process(
+        instance=instance, partition_key="d1", run_config=sync_run_config("full")
+    )
+
+    assert result.success
+    assert not [e for e in instance.all_logs(result.run_id) if check.run_id in e.user_message]
 
 
 def test_a_run_whose_worker_is_gone_is_marked_failed_not_waited_for(env, provider):
