@@ -1,8 +1,8 @@
 """One district size: the project's four syncs and, beside them, the floor, dlt and naive runs.
 
 Order, against one provider process per size (restarted on the same port for each new day):
-day 0: project first sync, project no-change re-sync (in-process, then through the CLI), floor
-twice, dlt twice, naive first load;
+day 0: project first sync, the cost of encrypting its snapshots (beside plaintext), project
+no-change re-sync (in-process, then through the CLI), floor twice, dlt twice, naive first load;
 day 1: project "next day" full sync, floor, naive per-row next day;
 day 2: project delta sync (the day's changes only).
 The project always goes first on a day, so whatever the provider caches favours the baselines.
@@ -31,6 +31,7 @@ class SizeResult:
     baselines: dict[str, dict[str, dict]] = field(default_factory=dict)  # scenario -> name -> fig
     provider_peak_mb: float = 0.0
     cli_no_change: dict | None = None  # `rostering-pipeline sync`: launched through the instance
+    encryption: dict | None = None  # the first sync's snapshots written and read, encrypted or not
 
     def baseline(self, scenario: str, name: str) -> dict | None:
         return self.baselines.get(scenario, {}).get(name)
@@ -56,6 +57,8 @@ def run_size(ws: Workspace, students: int, *, peers: bool, naive_max_rows: int, 
         naive_args = (*where, ws.url_text, schemas["naive"])
         ws.register(key, provider.base_url, provider.token_url)
         project(FIRST, "full")
+        log(f"{students:,} students: snapshot encryption beside plaintext")
+        result.encryption = run_child("benchmarks.encryption_cost", key)
         project(NO_CHANGE, "full")
         log(f"{students:,} students: project {NO_CHANGE} through the CLI")
         result.cli_no_change = run_child("benchmarks.cli_sync", key)

@@ -2,12 +2,16 @@
 
 Every function takes an Engine (its own transaction) or a Connection (the caller's transaction,
 or a new one when none is open). Validation happens before any write, so a BadInput leaves the
-database as it was. Secrets are stored only as AES-256-GCM ciphertext (`secrets.SecretBox`).
+database as it was. Secrets are stored only as AES-256-GCM ciphertext (`secrets.SecretBox`), and
+so is each district's snapshot data key (envelope encryption: the snapshots are encrypted with
+it, it is wrapped by `ROSTERING_SECRET_KEYS`; destroying it makes every copy of them unreadable).
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import os
 import re
 import zoneinfo
 from collections.abc import Iterator
@@ -23,6 +27,7 @@ from croniter import croniter
 
 from rostering_pipeline.appdb.tables import (
     ROSTER_TABLES,
+    district_exports,
     districts,
     provider_profiles,
     snapshot_verdicts,
@@ -30,12 +35,14 @@ from rostering_pipeline.appdb.tables import (
     sync_runs,
     user_schools,
 )
-from rostering_pipeline.errors import BadInput
+from rostering_pipeline.errors import BadInput, DistrictPurged
 from rostering_pipeline.oneroster.client import is_loopback
 from rostering_pipeline.secrets import SecretBinding, SecretBox, is_bound, origin_of
 
 SETTABLE_STATUSES = ("preview", "active", "paused")  # "purged" only through mark_purged
 AUTH_METHODS = ("oauth2", "oauth1")
+SEALED_FIELDS = ("client_secret", "webhook_secret", "data_key")  # ciphertext + key id columns
+DATA_KEY_BYTES = 32  # AES-256
 _KEY = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _BLACKOUT = re.compile(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})")
 _ERROR_CHARS = 500
@@ -72,6 +79,8 @@ class DistrictSettings:
     blackout_start: date | None = None
     blackout_end: date | None = None
     delta_overlap_seconds: int | None = None  # None: chosen from the provider profile
+    snapshot_retention_runs: int = 7
+    snapshot_retention_days: int = 30
 
     def validated(self) -> DistrictSettings:
         """A normalized copy, or BadInput naming the first thing wrong."""
@@ -95,6 +104,8 @@ class DistrictSettings:
         _check_int("concurrency", self.concurrency, minimum=1)
         if self.delta_overlap_seconds is not None:
             _check_int("delta overlap (seconds)", self.delta_overlap_seconds, minimum=0)
+        _check_int("snapshot retention runs", self.snapshot_retention_runs, minimum=1)
+        _check_int("snapshot retention days", self.snapshot_retention_days, minimum=1)
         _check_blackout(self.blackout_start, self.blackout_end)
         return dataclasses.replace(
             self,
@@ -138,6 +149,9 @@ class District:
     page_size: int
     concurrency: int
     delta_overlap_seconds: int | None
+    snapshot_retention_runs: int
+    snapshot_retention_days: int
+    data_key_key_id: str | None
     delta_high_water_mark: datetime | None
     last_success_at: datetime | None
     last_error_at: datetime | None
@@ -147,6 +161,7 @@ class District:
     updated_at: datetime
     client_secret_ciphertext: str | None = field(default=None, repr=False, compare=False)
     webhook_secret_ciphertext: str | None = field(default=None, repr=False, compare=False)
+    data_key_ciphertext: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def has_client_secret(self) -> bool:
@@ -168,6 +183,7 @@ class District:
         public = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.repr}
         public["has_client_secret"] = self.has_client_secret
         public["has_webhook_secret"] = self.has_webhook_secret
+        public["has_data_key"] = self.data_key_ciphertext is not None
         return orjson.loads(orjson.dumps(public))
 
 
@@ -193,6 +209,41 @@ def webhook_secret(district: District, box: SecretBox) -> str | None:
         district.webhook_secret_key_id,
         bound_to=_binding("webhook_secret", district.settings()),
     )
+
+
+def data_key(district: District, box: SecretBox) -> bytes | None:
+    """The district's snapshot data key (32 bytes), unwrapped; None when it has none (yet, or
+    any more: a purge destroys it)."""
+    if district.data_key_ciphertext is None:
+        return None
+    encoded = box.decrypt(
+        district.data_key_ciphertext,
+        district.data_key_key_id,
+        bound_to=_binding("data_key", district.settings()),
+    )
+    return base64.b64decode(encoded)
+
+
+def ensure_data_key(bind: sa.Engine | sa.Connection, key: str, box: SecretBox) -> District:
+    """The district, with a data key made for it if it had none (a district added before
+    encrypted snapshots). Two runs racing here keep the first key written; a purged district
+    gets none."""
+    with _transaction(bind) as conn:
+        district = get_district(conn, key)
+        if district.data_key_ciphertext is None:
+            if district.status == "purged":
+                raise DistrictPurged(f"district {key!r} is purged: it takes no more snapshots")
+            conn.execute(
+                districts.update()
+                .where(districts.c.id == district.id, districts.c.data_key_ciphertext.is_(None))
+                .values(_new_data_key(district.settings(), box))
+            )
+            district = get_district(conn, key)
+    return district
+
+
+def _new_data_key(settings: DistrictSettings, box: SecretBox) -> dict[str, str]:
+    return _sealed("data_key", base64.b64encode(os.urandom(DATA_KEY_BYTES)).decode(), settings, box)
 
 
 def secret_origin(settings: DistrictSettings) -> str:
@@ -277,6 +328,7 @@ def add_district(
     now = _now()
     values = _settings_columns(settings) | {"created_at": now, "updated_at": now}
     values |= _sealed("client_secret", client_secret, settings, box)
+    values |= _new_data_key(settings, box)
     if webhook_secret is not None:
         values |= _sealed("webhook_secret", webhook_secret, settings, box)
     with _transaction(bind) as conn:
@@ -421,7 +473,7 @@ def rotate_secrets(bind: sa.Engine | sa.Connection, box: SecretBox) -> int:
     with _transaction(bind) as conn:
         for district in list_districts(conn):
             values: dict[str, Any] = {}
-            for name in ("client_secret", "webhook_secret"):
+            for name in SEALED_FIELDS:
                 ciphertext = getattr(district, f"{name}_ciphertext")
                 key_id = getattr(district, f"{name}_key_id")
                 if ciphertext is None or (key_id == box.encrypting_key_id and is_bound(ciphertext)):
@@ -446,15 +498,17 @@ def remove_district(bind: sa.Engine | sa.Connection, key: str) -> None:
                     f"district {key!r} holds roster rows in {table.name}; "
                     f"use `rostering-pipeline purge {key} --yes` instead"
                 )
-        for table in (sync_runs, sync_requests, snapshot_verdicts, provider_profiles):
+        audit = (sync_runs, sync_requests, snapshot_verdicts, provider_profiles, district_exports)
+        for table in audit:
             conn.execute(table.delete().where(table.c.district_id == district.id))
         conn.execute(districts.delete().where(districts.c.id == district.id))
 
 
 def mark_purged(bind: sa.Engine | sa.Connection, key: str) -> District:
-    """Status `purged` (no runs of any kind) and every secret gone; for the purge command."""
+    """Status `purged` (no runs of any kind), every secret and the snapshots' data key gone; for
+    the purge command."""
     values: dict[str, Any] = {"status": "purged", "credentials_ok": None, "updated_at": _now()}
-    for name in ("client_secret", "webhook_secret"):
+    for name in SEALED_FIELDS:
         values |= {f"{name}_ciphertext": None, f"{name}_key_id": None}
     with _transaction(bind) as conn:
         _require(conn, key)

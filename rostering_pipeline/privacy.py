@@ -22,6 +22,7 @@ from rostering_pipeline.appdb.tables import (
     academic_sessions,
     classes,
     courses,
+    district_exports,
     districts,
     enrollments,
     provider_profiles,
@@ -32,8 +33,9 @@ from rostering_pipeline.appdb.tables import (
     user_schools,
     users,
 )
-from rostering_pipeline.districts import District, get_district, mark_purged
+from rostering_pipeline.districts import SEALED_FIELDS, District, get_district, mark_purged
 from rostering_pipeline.errors import BadInput
+from rostering_pipeline.oneroster_csv import write_package
 
 if TYPE_CHECKING:
     import dagster as dg
@@ -66,9 +68,7 @@ FORMULA_NEUTRALIZATION = (
     "apostrophe, so a spreadsheet shows them as text; the app database keeps them as sent"
 )
 _SECRET_COLUMNS = frozenset(
-    f"{name}_{part}"
-    for name in ("client_secret", "webhook_secret")
-    for part in ("ciphertext", "key_id")
+    f"{name}_{part}" for name in SEALED_FIELDS for part in ("ciphertext", "key_id")
 )
 _DISTRICT_COLUMNS = tuple(c for c in districts.c if c.name not in _SECRET_COLUMNS)
 # Runs a purge must not race: their reconciliation could write rows back after the commit.
@@ -105,7 +105,33 @@ def export_district(
         "tables": {name: {"file": f"{name}.csv", "rows": n} for name, n in counts.items()},
     }
     (out_dir / MANIFEST_NAME).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+    record_export(engine, district.id, "tables", out_dir, sum(counts.values()))
     return counts
+
+
+def export_oneroster_csv(engine: sa.Engine, key: str, out: Path) -> dict[str, int]:
+    """The district's active rows as a OneRoster 1.1 CSV bulk package (a zip); rows per file."""
+    with _consistent_connection(engine) as conn:
+        district = get_district(conn, key)
+        counts = write_package(conn, district.id, key, out)
+    record_export(engine, district.id, "oneroster-csv", out, sum(counts.values()))
+    return counts
+
+
+def record_export(
+    engine: sa.Engine, district_id: int, export_format: str, destination: Path, rows: int
+) -> None:
+    """An export made, for the district's inventory: when, what and where to."""
+    with engine.begin() as conn:
+        conn.execute(
+            district_exports.insert().values(
+                district_id=district_id,
+                exported_at=datetime.now(UTC),
+                format=export_format,
+                destination=str(destination.absolute()),
+                rows=rows,
+            )
+        )
 
 
 def _require_empty_dir(out_dir: Path) -> None:
@@ -169,6 +195,7 @@ class PurgePlan:
 class PurgeResult:
     already_purged: bool  # the district was purged before this call
     deleted: dict[str, int]  # table -> rows deleted from the app DB
+    destroyed: list[str]  # keys and secrets destroyed: "snapshot data key (wrapped by k1)", ...
     snapshot_runs: list[str]
     dagster_runs: list[str]
 
@@ -212,15 +239,17 @@ def purge_district(
             f"district {key!r} has unfinished Dagster runs ({', '.join(unfinished)}); "
             "let them end or terminate them in the Dagster UI, then purge again"
         )
-    already_purged, deleted = purge_rows(engine, key)
+    already_purged, deleted, destroyed = purge_rows(engine, key)
     snapshot_runs = store.runs(key)
     store.delete_district(key)
     dagster_runs = delete_dagster_history(instance, key)
-    return PurgeResult(already_purged, deleted, snapshot_runs, dagster_runs)
+    return PurgeResult(already_purged, deleted, destroyed, snapshot_runs, dagster_runs)
 
 
-def purge_rows(engine: sa.Engine, key: str) -> tuple[bool, dict[str, int]]:
-    """The app DB part of a purge, one transaction: (was it already purged, rows per table)."""
+def purge_rows(engine: sa.Engine, key: str) -> tuple[bool, dict[str, int], list[str]]:
+    """The app DB part of a purge, one transaction: (was it already purged, rows per table, the
+    keys and secrets destroyed). Destroying the data key here, with the rows, is what makes every
+    copy of the district's snapshots unreadable, even one that outlives the file deletion."""
     with engine.begin() as conn:
         district = get_district(conn, key)
         # A reconciliation under way finishes first (its rows are purged with the rest); one
@@ -234,7 +263,9 @@ def purge_rows(engine: sa.Engine, key: str) -> tuple[bool, dict[str, int]]:
             for table in DISTRICT_TABLES
         }
         already_purged = district.status == "purged"
+        destroyed = held_keys(district)
         if not already_purged or any(deleted.values()):
+            audit = {"command": "purge", "deleted": deleted, "destroyed": destroyed}
             conn.execute(
                 sync_runs.insert().values(
                     district_id=district.id,
@@ -242,11 +273,25 @@ def purge_rows(engine: sa.Engine, key: str) -> tuple[bool, dict[str, int]]:
                     status="purge",
                     started_at=started,
                     finished_at=datetime.now(UTC),
-                    counts=orjson.dumps({"command": "purge", "deleted": deleted}).decode(),
+                    counts=orjson.dumps(audit).decode(),
                 )
             )
             mark_purged(conn, key)
-    return already_purged, deleted
+    return already_purged, deleted, destroyed
+
+
+def held_keys(district: District) -> list[str]:
+    """The keys and secrets the app DB holds for the district, each with its wrapping key id."""
+    labels = {
+        "data_key": "snapshot data key",
+        "client_secret": "client secret",
+        "webhook_secret": "webhook secret",
+    }
+    return [
+        f"{label} (wrapped by key {getattr(district, f'{name}_key_id')})"
+        for name, label in labels.items()
+        if getattr(district, f"{name}_key_id")
+    ]
 
 
 def _purged(table: sa.Table, district_id: int) -> sa.ColumnElement[bool]:

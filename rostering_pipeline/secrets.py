@@ -40,6 +40,9 @@ NONCE_BYTES = 12
 _KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 BOUND_PREFIX = "v2:"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_GIVE_AGAIN = ", or its endpoint moved to another host; give it again"
+# A data key cannot be given again: only the key that wrapped it brings its snapshots back.
+_REMEDY = {"data_key": "; the district's snapshots stay unreadable until that key is restored"}
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ class SecretBinding:
     """What a ciphertext is sealed to: its associated data."""
 
     district: str
-    field: str  # client_secret | webhook_secret
+    field: str  # client_secret | webhook_secret | data_key (a district's snapshot key)
     origin: str | None = None  # scheme://host[:port] the secret is sent to (client secret)
 
     def associated_data(self) -> bytes:
@@ -143,7 +146,7 @@ class SecretBox:
             raise SecretKeyError(
                 f"the {bound_to.field.replace('_', ' ')} of district '{bound_to.district}' does "
                 f"not decrypt with key '{key_id}': wrong key, tampered, copied from another "
-                "district or field, or its endpoint moved to another host; give it again"
+                f"district or field{_REMEDY.get(bound_to.field, _GIVE_AGAIN)}"
             ) from None
         return plaintext.decode()
 

@@ -4,6 +4,7 @@ import base64
 import csv
 import json
 import os
+import shutil
 import time
 import uuid
 from dataclasses import dataclass
@@ -20,9 +21,10 @@ from rostering_pipeline import config, privacy
 from rostering_pipeline import districts as registry
 from rostering_pipeline.appdb import tables
 from rostering_pipeline.appdb.engine import make_engine, upgrade
-from rostering_pipeline.errors import BadInput
-from rostering_pipeline.secrets import SecretBox, new_key_entry
-from rostering_pipeline.snapshots import SnapshotStore
+from rostering_pipeline.errors import BadInput, DistrictPurged
+from rostering_pipeline.secrets import SecretBox, new_key_entry, parse_keys
+from rostering_pipeline.snapshot_keys import SnapshotKey, snapshot_key
+from rostering_pipeline.snapshots import SnapshotKeyError, SnapshotStore
 
 NOW = datetime(2024, 9, 1, 2, 0, tzinfo=UTC)
 KEYS = new_key_entry("k1")
@@ -200,7 +202,8 @@ def seed(
     frame = pd.DataFrame({"sourced_id": [f"{key}-users-0"], "email": [f"ada@{key}.example.org"]})
     for n, run_id in enumerate(snapshot_runs):
         stamp = time.time() - 100 + n  # distinct: runs are ordered by modification time
-        os.utime(store.write(key, run_id, "users", frame), (stamp, stamp))
+        location = store.write(snapshot_key(engine, key, box), run_id, "users", frame)
+        os.utime(location, (stamp, stamp))
     rows = {table.name: len(rows) for table, rows in by_table.items()}
     return Seeded(key, district.id, rows, snapshot_runs, _runs(instance, key) if instance else [])
 
@@ -346,13 +349,23 @@ def test_purge_removes_the_district_everywhere_and_keeps_the_other(engine, store
         None,
     )
     assert record.started_at <= record.finished_at
-    assert orjson.loads(record.counts) == {"command": "purge", "deleted": north.rows}
+    assert orjson.loads(record.counts) == {
+        "command": "purge",
+        "deleted": north.rows,
+        "destroyed": [
+            "snapshot data key (wrapped by key k1)",
+            "client secret (wrapped by key k1)",
+            "webhook secret (wrapped by key k1)",
+        ],
+    }
+    assert result.destroyed == orjson.loads(record.counts)["destroyed"]
     for column in ("held", "preview", "approved_max"):
         assert getattr(record, column) is None
     district = registry.get_district(engine, "north")
     assert district.status == "purged"
     assert not district.has_client_secret and not district.has_webhook_secret
     assert district.client_secret_key_id is None and district.webhook_secret_key_id is None
+    assert district.data_key_key_id is None and not district.public_dict()["has_data_key"]
     # outside the app DB: snapshots, runs, their logs and check evaluations, the partition
     assert store.runs("north") == []
     assert privacy.district_dagster_runs(instance, "north") == []
@@ -368,6 +381,33 @@ def test_purge_removes_the_district_everywhere_and_keeps_the_other(engine, store
     )
     assert instance.has_dynamic_partition("district", "south")
     assert registry.get_district(engine, "south").has_client_secret
+
+
+def test_after_a_purge_a_copy_of_a_snapshot_saved_beforehand_cannot_be_decrypted(
+    engine, store, instance, tmp_path
+):
+    north = seed(engine, store, "north", instance)
+    seed(engine, store, "south", instance)
+    box = SecretBox.from_env()
+    aside = tmp_path / "backup-of-users.parquet"  # a file backup, an object store's old version
+    shutil.copy(store.location("north", north.snapshot_runs[-1], "users"), aside)
+    assert len(store.read(str(aside), snapshot_key(engine, "north", box))) == 1  # readable so far
+
+    privacy.purge_district(engine, "north", store, instance)
+
+    with pytest.raises(DistrictPurged):
+        snapshot_key(engine, "north", box)  # no data key comes back for a purged district
+    remaining = [
+        SnapshotKey(d.key, registry.data_key(d, box))
+        for d in registry.list_districts(engine)
+        if d.data_key_ciphertext is not None
+    ]
+    assert [key.district for key in remaining] == ["south"]
+    # every data key left, and the master keys themselves, tried as north's
+    remaining += [SnapshotKey("north", raw) for raw in parse_keys(KEYS).values()]
+    for key in remaining:
+        with pytest.raises(SnapshotKeyError):
+            store.read(str(aside), key)
 
 
 def test_a_second_purge_only_checks_again(engine, store, instance, north):

@@ -14,7 +14,6 @@ import orjson
 import sqlalchemy as sa
 
 from rostering_pipeline.appdb.tables import snapshot_verdicts
-from rostering_pipeline.snapshots import KEEP_RUNS
 
 
 @dataclass(frozen=True)
@@ -72,23 +71,24 @@ def record_verdict(
             ).decode(),
         )
     )
-    _keep_retained_runs(conn, district_id)
 
 
-def _keep_retained_runs(conn: sa.Connection, district_id: int) -> None:
-    """Only the verdicts of the district's last KEEP_RUNS runs: their snapshots are the ones
-    kept, and the ledger would otherwise grow with every run."""
+def recorded_runs(conn: sa.Connection, district_id: int) -> dict[str, datetime]:
+    """The runs the ledger holds verdicts of for the district, each with its newest verdict's
+    time: what snapshot retention weighs beside the files."""
     t = snapshot_verdicts
-    mine = t.c.district_id == district_id
-    kept = (
-        sa.select(t.c.dagster_run_id)
-        .where(mine)
+    rows = conn.execute(
+        sa.select(t.c.dagster_run_id, sa.func.max(t.c.recorded_at))
+        .where(t.c.district_id == district_id)
         .group_by(t.c.dagster_run_id)
-        .order_by(sa.func.max(t.c.id).desc())
-        .limit(KEEP_RUNS)
     )
-    # A LIMIT inside IN needs the extra subquery on some databases.
-    conn.execute(t.delete().where(mine, t.c.dagster_run_id.not_in(sa.select(kept.subquery()))))
+    return {run_id: recorded for run_id, recorded in rows}
+
+
+def forget_runs(conn: sa.Connection, district_id: int, run_ids: Sequence[str]) -> None:
+    """Drop the verdicts of runs whose snapshots are deleted: nothing may point at them."""
+    t = snapshot_verdicts
+    conn.execute(t.delete().where(t.c.district_id == district_id, t.c.dagster_run_id.in_(run_ids)))
 
 
 def latest_verdicts(conn: sa.Connection, district_id: int) -> dict[str, LedgerEntry]:

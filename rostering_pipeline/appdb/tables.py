@@ -88,6 +88,11 @@ districts = sa.Table(
     sa.Column("client_secret_key_id", sa.Text),
     sa.Column("webhook_secret_ciphertext", sa.Text),
     sa.Column("webhook_secret_key_id", sa.Text),
+    # the snapshots' data key (32 bytes), wrapped like the secrets; a purge destroys it
+    sa.Column("data_key_ciphertext", sa.Text),
+    sa.Column("data_key_key_id", sa.Text),
+    sa.Column("snapshot_retention_runs", sa.Integer, nullable=False, server_default="7"),
+    sa.Column("snapshot_retention_days", sa.Integer, nullable=False, server_default="30"),
     # schedules
     sa.Column("schedule", sa.Text, nullable=False),  # cron, full syncs
     sa.Column("delta_schedule", sa.Text),  # cron, delta syncs
@@ -261,6 +266,19 @@ provider_profiles = sa.Table(
     sa.Column("profile", sa.Text, nullable=False),  # JSON
     sa.Column("updated_at", Timestamp(), nullable=False),
     sa.UniqueConstraint("district_id", "entity"),
+)
+
+# The exports made of a district's data (when, what, where to): its privacy officer's inventory.
+# Counts and paths only; kept through a purge, as the purge's own record is.
+district_exports = sa.Table(
+    "district_exports",
+    metadata,
+    _id(),
+    _district_fk(),
+    sa.Column("exported_at", Timestamp(), nullable=False),
+    sa.Column("format", sa.Text, nullable=False),  # tables | oneroster-csv
+    sa.Column("destination", sa.Text, nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),
 )
 
 ROSTER_TABLES: dict[str, sa.Table] = {

@@ -71,6 +71,16 @@ def _settings_options(*, adding: bool) -> Callable:
             help=f"No scheduled runs on these days, inclusive{clear}.",
         ),
         click.option(
+            "--snapshot-retention-runs",
+            type=int,
+            help="Keep the snapshots of this many runs (default 7).",
+        ),
+        click.option(
+            "--snapshot-retention-days",
+            type=int,
+            help="Keep no snapshot older than this many days (default 30).",
+        ),
+        click.option(
             "--delta-overlap",
             metavar="DURATION",
             help="How far before the high-water mark a delta starts: 90m, 1h, 1d (default: 1h, "
@@ -256,13 +266,18 @@ def list_(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def show(key: str, as_json: bool) -> None:
     """Every setting and the state of district KEY; secrets only as 'set, key k1'."""
+    from rostering_pipeline.snapshots import SnapshotStore  # pyarrow: too slow for every command
+
     with _database() as engine, engine.connect() as conn:
         d = registry.get_district(conn, key)
         held = registry.held_syncs(conn).get(key)
         profiles = load_profiles(conn, d.id)
     policy = delta_policy(profiles, d.delta_overlap_seconds)
+    snapshots = SnapshotStore(config.snapshot_url()).run_files(key)
+    oldest = snapshots[0].written_at if snapshots else None
     if as_json:
         public = _public(d, held)
+        public["snapshots"] = {"held": len(snapshots), "oldest": oldest and oldest.isoformat()}
         public["delta_policy"] = {
             "overlap_seconds": int(policy.overlap.total_seconds()),
             "overlap_reason": policy.overlap_reason,
@@ -280,6 +295,9 @@ def show(key: str, as_json: bool) -> None:
         f"token URL: {d.token_url or '-'}; scope: {d.scope or '-'}",
         f"credentials: {_credentials(d)}; client secret {_sealed(d.client_secret_key_id)}",
         f"webhook secret: {_sealed(d.webhook_secret_key_id)}",
+        f"snapshots: {len(snapshots)} held, oldest {_when(oldest)}; kept for the last "
+        f"{d.snapshot_retention_runs} runs, at most {d.snapshot_retention_days} days; "
+        f"encrypted under its data key ({_sealed(d.data_key_key_id)})",
         f"schedule: {d.schedule}; delta: {d.delta_schedule or '-'}; timezone {d.timezone}",
         f"blackout: {blackout}",
         f"schools: {schools}",
@@ -298,6 +316,24 @@ def show(key: str, as_json: bool) -> None:
         *(f"  {line}" for line in describe_profile(profiles)),  # provider text is repr()ed
     ]
     click.echo("\n".join(lines))
+
+
+@districts.command()
+@click.argument("key")
+def inventory(key: str) -> None:
+    """What is held about KEY and where, without a personal value: rows per table, snapshots,
+    keys and secrets, exports made, the last purge (the answer to a privacy officer)."""
+    # Dagster, pandas and pyarrow load slowly: only for this command
+    from rostering_pipeline import inventory as held
+    from rostering_pipeline.privacy import district_dagster_runs
+    from rostering_pipeline.runner import instance
+    from rostering_pipeline.snapshots import SnapshotStore
+
+    store = SnapshotStore(config.snapshot_url())
+    with _database() as engine:
+        registry.get_district(engine, key)  # unknown: one line, before Dagster loads
+        runs = len(district_dagster_runs(instance(), key))
+        click.echo(held.render(held.take(engine, key, store, dagster_runs=runs)))
 
 
 @districts.command()
@@ -332,14 +368,14 @@ def remove(key: str) -> None:
 
 @districts.command("rotate-secrets")
 def rotate_secrets() -> None:
-    """Re-seal every stored secret under the first key, bound to its district, field and endpoint
-    (run once after upgrading from a version without that binding)."""
+    """Re-seal every stored secret and snapshot data key under the first key, bound to its
+    district, field and endpoint; snapshots are not rewritten (their data keys stay the same)."""
     box = SecretBox.from_env()
     with _database() as engine:
         count = registry.rotate_secrets(engine, box)
     click.echo(
-        f"re-sealed {count} secret(s) under key '{box.encrypting_key_id}', each bound to its "
-        "district, field and endpoint"
+        f"re-sealed {count} secret(s) and data key(s) under key '{box.encrypting_key_id}', each "
+        "bound to its district, field and endpoint; snapshots stay as they are"
     )
 
 

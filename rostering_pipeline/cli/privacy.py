@@ -15,19 +15,31 @@ from rostering_pipeline.errors import BadInput
 @click.command()
 @click.argument("key")
 @click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="A new (or empty) folder for the CSV files and manifest.json.",
+    "--format",
+    "export_format",
+    type=click.Choice(["tables", "oneroster-csv"]),
+    default="tables",
+    show_default=True,
+    help="tables: every stored row, one CSV per table, for people (formulas neutralized); "
+    "oneroster-csv: the active roster as a OneRoster 1.1 CSV bulk zip, exact values, for machines.",
 )
-def export(key: str, out_dir: Path) -> None:
-    """Write every stored row of KEY: one CSV per table, plus manifest.json of counts."""
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="tables: a new (or empty) folder; oneroster-csv: a new .zip file.",
+)
+def export(key: str, export_format: str, out: Path) -> None:
+    """Write the data held about KEY: every table (default), or its roster in OneRoster's own
+    CSV format."""
     with _database() as engine:
-        counts = privacy.export_district(engine, key, out_dir)
-    click.echo(f"exported '{key}' to {out_dir}: {sum(counts.values())} rows")
-    for table, count in counts.items():
-        click.echo(f"  {table}: {count}")
+        if export_format == "oneroster-csv":
+            counts = privacy.export_oneroster_csv(engine, key, out)
+        else:
+            counts = privacy.export_district(engine, key, out)
+    click.echo(f"exported '{key}' ({export_format}) to {out}: {sum(counts.values())} rows")
+    for name, count in counts.items():
+        click.echo(f"  {name}: {count}")
 
 
 @click.command()
@@ -73,17 +85,10 @@ def _plan(key: str, plan: privacy.PurgePlan) -> str:
     lines.append(f"  snapshot runs: {len(plan.snapshot_runs)} {_listed(plan.snapshot_runs)}")
     lines.append(f"  Dagster runs: {len(plan.dagster_runs)} {_listed(plan.dagster_runs)}")
     if plan.district.status == "purged":
-        lines.append(f"'{key}' is already purged; its secrets are gone")
+        lines.append(f"'{key}' is already purged; its keys and secrets are gone")
     else:
-        secrets = [
-            label
-            for label, present in (
-                ("client secret", plan.district.has_client_secret),
-                ("webhook secret", plan.district.has_webhook_secret),
-            )
-            if present
-        ]
-        lines.append(f"  secrets: {', '.join(secrets) or 'none'}; status becomes purged")
+        held = privacy.held_keys(plan.district)
+        lines.append(f"  destroyed: {', '.join(held) or 'none'}; status becomes purged")
     if plan.unfinished_dagster_runs:
         lines.append(
             f"unfinished runs ({', '.join(plan.unfinished_dagster_runs)}) must end before a purge"
@@ -99,7 +104,11 @@ def _purged(key: str, result: privacy.PurgeResult) -> str:
     )
     if result.already_purged:
         return f"'{key}' was already purged; checked again, {done}"
-    return f"purged '{key}': {done}; its secrets are gone and it takes no more runs"
+    destroyed = ", ".join(result.destroyed) or "no key or secret"
+    return (
+        f"purged '{key}': {done}; destroyed {destroyed}. Any copy of its snapshots left elsewhere "
+        "is unreadable now; it takes no more runs"
+    )
 
 
 def _listed(names: list[str]) -> str:

@@ -8,6 +8,7 @@ import dagster as dg
 import pandas as pd
 import sqlalchemy as sa
 
+from rostering_pipeline import retention
 from rostering_pipeline.appdb.ledger import latest_verdicts, record_verdict, run_verdicts
 from rostering_pipeline.appdb.locks import lock_unpurged
 from rostering_pipeline.appdb.profiles import load_profiles, record_profile
@@ -26,6 +27,7 @@ from rostering_pipeline.oneroster.client import FetchStats
 from rostering_pipeline.oneroster.entities import ENTITIES, Entity
 from rostering_pipeline.oneroster.profile import DeltaPolicy, delta_policy
 from rostering_pipeline.scope import restrict_to_schools
+from rostering_pipeline.snapshot_keys import SnapshotKey
 from rostering_pipeline.snapshots import SnapshotStore
 from rostering_pipeline.validation import (
     GRADED,
@@ -108,11 +110,11 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
         started = time.monotonic()
         with oneroster.client_for(district) as client:
             fetched = client.fetch(entity, modified_since=since)
-        store = snapshots.store()
+        store, key = snapshots.store(), snapshots.key(engine, district.key)
         with engine.connect() as conn:
             lineage = run_lineage(context.instance, context.run)
             refs, upstream_quarantined = _references(
-                conn, store, district, entity.name, mode, lineage
+                conn, store, key, district, entity.name, mode, lineage
             )
         frame, case_aligned = align_reference_case(entity.name, fetched.frame, refs)
         in_scope = len(frame)
@@ -120,7 +122,7 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
             frame = restrict_to_schools(
                 entity.name, frame, district.school_allow_list, kept_orgs=refs.orgs
             )
-        location = store.write(district.key, context.run.run_id, entity.name, frame)
+        location = store.write(key, context.run.run_id, entity.name, frame)
         with engine.connect() as conn:
             verdict = validate(entity.name, frame, refs, upstream_quarantined=upstream_quarantined)
             volume = (
@@ -151,6 +153,7 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
         except DistrictPurged:  # the snapshot may have landed after the purge removed them
             store.delete_district(district.key)
             raise
+        retention.enforce(engine, store, district)
         return dg.MaterializeResult(
             metadata={
                 **row_split(frame, verdict, stats, outside_schools=in_scope - len(frame)),
@@ -225,6 +228,7 @@ def _overlap_note(policy: DeltaPolicy) -> str:
 def _references(
     conn: sa.Connection,
     store: SnapshotStore,
+    key: SnapshotKey,
     district: District,
     entity: str,
     mode: str,
@@ -238,7 +242,7 @@ def _references(
         **run_verdicts(conn, district.id, lineage),
     }
     frames = {
-        name: store.read(ledger[name].snapshot_location, columns=["sourced_id"])
+        name: store.read(ledger[name].snapshot_location, key, columns=["sourced_id"])
         for name in UPSTREAM[entity]
         if name in ledger
     }

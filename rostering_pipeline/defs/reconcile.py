@@ -99,9 +99,9 @@ def roster(
         entries = applicable_snapshots(run_verdicts(conn, district.id, lineage))
     mode = next(iter(entries.values())).mode
     effective_mode(district, mode)  # a preview district never applies a full snapshot
-    store = snapshots.store()
+    store, key = snapshots.store(), snapshots.key(engine, district.key)
     frames = {
-        name: store.read(entry.snapshot_location).astype(ENTITIES[name].dtypes())
+        name: store.read(entry.snapshot_location, key).astype(ENTITIES[name].dtypes())
         for name, entry in entries.items()
     }
     result = reconcile(

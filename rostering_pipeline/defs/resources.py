@@ -19,6 +19,7 @@ from rostering_pipeline.districts import District, client_secret
 from rostering_pipeline.oneroster.auth import OAuth1Signature, OAuth2ClientCredentials
 from rostering_pipeline.oneroster.client import ClientConfig, OneRosterClient, RetryPolicy
 from rostering_pipeline.secrets import SecretBox
+from rostering_pipeline.snapshot_keys import SnapshotKey, snapshot_key
 from rostering_pipeline.snapshots import SnapshotStore
 
 
@@ -40,9 +41,14 @@ class SnapshotStorage(dg.ConfigurableResource):
     """Where Parquet snapshots go; empty = `ROSTERING_SNAPSHOT_URL` or `<data>/snapshots`."""
 
     url: str = ""
+    compression: str = "snappy"  # Parquet codec of the pages (encrypted either way)
 
     def store(self) -> SnapshotStore:
-        return SnapshotStore(self.url or config.snapshot_url())
+        return SnapshotStore(self.url or config.snapshot_url(), compression=self.compression)
+
+    def key(self, engine: sa.Engine, district: str) -> SnapshotKey:
+        """The district's data key, unwrapped with `ROSTERING_SECRET_KEYS` (made on first use)."""
+        return snapshot_key(engine, district, SecretBox.from_env())
 
 
 class OneRosterSource(dg.ConfigurableResource):

@@ -1,4 +1,5 @@
-"""The ledger keeps what the retained snapshots need, and finds a district's verdicts by index."""
+"""The ledger lists and forgets a district's runs for snapshot retention, and finds a district's
+verdicts by index."""
 
 from __future__ import annotations
 
@@ -8,14 +9,21 @@ from alembic import command
 
 from rostering_pipeline.appdb import tables
 from rostering_pipeline.appdb.engine import alembic_config, make_engine, upgrade
-from rostering_pipeline.appdb.ledger import latest_verdicts, record_verdict
-from rostering_pipeline.snapshots import KEEP_RUNS
+from rostering_pipeline.appdb.ledger import (
+    forget_runs,
+    latest_verdicts,
+    record_verdict,
+    recorded_runs,
+)
 from rostering_pipeline_tests.appdb.reconcile_support import BACKENDS, add_district, engine_for
 
 
 @pytest.fixture(params=BACKENDS)
 def engine(request, tmp_path):
     yield from engine_for(request, tmp_path)
+
+
+KEEP_RUNS = 7  # what the 0005 migration kept of each district's verdicts
 
 
 def record(engine: sa.Engine, district: int, run: str, entity: str = "users") -> None:
@@ -39,18 +47,30 @@ def runs_in_ledger(engine: sa.Engine, district: int) -> set[str]:
         return set(conn.execute(query).scalars())
 
 
-def test_only_the_runs_whose_snapshots_are_kept_stay_in_the_ledger(engine):
+def test_runs_are_listed_with_their_newest_verdict_and_forgotten_per_district(engine):
     north, south = add_district(engine, "north"), add_district(engine, "south")
-    for n in range(KEEP_RUNS + 3):
+    for n in range(3):
         for entity in ("orgs", "users"):
             record(engine, north, f"north-{n:02d}", entity)
     record(engine, south, "south-00")
-    kept = {f"north-{n:02d}" for n in range(3, KEEP_RUNS + 3)}
-    assert runs_in_ledger(engine, north) == kept
-    assert runs_in_ledger(engine, south) == {"south-00"}  # another district's are its own
     with engine.connect() as conn:
-        latest = latest_verdicts(conn, north)
-    assert latest["users"].dagster_run_id == f"north-{KEEP_RUNS + 2:02d}"
+        listed = recorded_runs(conn, north)
+        [users_at] = conn.execute(
+            sa.select(tables.snapshot_verdicts.c.recorded_at).where(
+                tables.snapshot_verdicts.c.dagster_run_id == "north-01",
+                tables.snapshot_verdicts.c.entity == "users",
+            )
+        ).scalars()
+    assert set(listed) == {"north-00", "north-01", "north-02"}
+    assert listed["north-01"] == users_at  # the run's newest verdict, timezone-aware
+    assert listed["north-00"] <= listed["north-01"] <= listed["north-02"]
+
+    with engine.begin() as conn:
+        forget_runs(conn, north, ["north-00", "south-00"])  # another district's run: not north's
+    assert runs_in_ledger(engine, north) == {"north-01", "north-02"}
+    assert runs_in_ledger(engine, south) == {"south-00"}
+    with engine.connect() as conn:
+        assert latest_verdicts(conn, north)["users"].dagster_run_id == "north-02"
 
 
 def test_a_district_s_verdicts_are_found_by_an_index(engine):

@@ -340,7 +340,8 @@ def test_rotate_secrets(engine, monkeypatch):
     k2 = new_key_entry("k2")
     monkeypatch.setenv("ROSTERING_SECRET_KEYS", f"{k2},{K1}")
 
-    assert "re-sealed 1 secret(s) under key 'k2'" in ok("districts", "rotate-secrets")
+    rotated = ok("districts", "rotate-secrets")
+    assert "re-sealed 2 secret(s) and data key(s) under key 'k2'" in rotated
 
     monkeypatch.setenv("ROSTERING_SECRET_KEYS", k2)
     assert "set, key k2" in ok("districts", "show", "north")
@@ -375,3 +376,58 @@ def test_delta_overlap_is_set_shown_and_cleared(env):
 def test_durations(text, seconds):
     assert registry.parse_duration(text) == seconds
     assert registry.parse_duration(registry.format_duration(seconds)) == seconds
+
+
+def test_snapshot_retention_is_set_shown_and_checked(engine, env):
+    ok(*ADD, "--snapshot-retention-runs", "3", input=SECRET)
+    d = registry.get_district(engine, "north")
+    assert (d.snapshot_retention_runs, d.snapshot_retention_days) == (3, 30)
+    assert d.data_key_key_id == "k1"  # made when the district is added
+
+    ok("districts", "update", "north", "--snapshot-retention-days", "10")
+    shown = ok("districts", "show", "north")
+    assert (
+        "snapshots: 0 held, oldest never; kept for the last 3 runs, at most 10 days; "
+        "encrypted under its data key (set, key k1)"
+    ) in shown
+    assert refused("districts", "update", "north", "--snapshot-retention-runs", "0") == (
+        "snapshot retention runs 0 must be a whole number of at least 1"
+    )
+
+    run = env / "snapshots" / "north" / "run-1"
+    run.mkdir(parents=True)
+    (run / "users.parquet").write_bytes(b"PAR1")
+    listed = json.loads(ok("districts", "show", "north", "--json"))
+    assert listed["snapshots"]["held"] == 1 and listed["snapshots"]["oldest"].startswith("20")
+    assert listed["has_data_key"] and "data_key_ciphertext" not in listed
+    assert "snapshots: 1 held, oldest 20" in ok("districts", "show", "north")
+
+
+def test_upgrading_encrypts_the_snapshots_written_before_encryption(engine, env):
+    """A district from before encrypted snapshots: no data key, plaintext Parquet on disk."""
+    import pandas as pd
+
+    from rostering_pipeline.snapshot_keys import snapshot_key
+    from rostering_pipeline.snapshots import SnapshotStore
+
+    ok(*ADD, input=SECRET)
+    with engine.begin() as conn:  # as the district was before this version
+        conn.execute(
+            tables.districts.update().values(data_key_ciphertext=None, data_key_key_id=None)
+        )
+    old = env / "snapshots" / "north" / "run-1" / "users.parquet"
+    old.parent.mkdir(parents=True)
+    pd.DataFrame({"sourced_id": ["u1"], "email": ["ada@north.example.org"]}).to_parquet(old)
+    assert b"ada@north" in old.read_bytes()
+
+    upgraded = ok("db", "upgrade")
+
+    assert "snapshots of north: 0 run(s) past retention deleted, 1 plaintext file(s) encrypted" in (
+        upgraded
+    )
+    assert b"ada@north" not in old.read_bytes() and old.read_bytes().endswith(b"PARE")
+    key = snapshot_key(engine, "north", SecretBox.from_env())
+    assert SnapshotStore(str(env / "snapshots")).read(str(old), key)["email"].tolist() == [
+        "ada@north.example.org"
+    ]
+    assert "snapshots of" not in ok("db", "upgrade")  # nothing left to do

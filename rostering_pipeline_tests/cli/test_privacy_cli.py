@@ -66,7 +66,7 @@ def test_export_then_purge(engine, store, instance, tmp_path):  # noqa: F811 - s
     printed = ok("export", "north", "--out", str(out))
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["tables"]["users"]["rows"] == north.rows["users"] == 3
-    assert f"exported 'north' to {out}: {sum(north.rows.values()) + 1} rows" in printed
+    assert f"exported 'north' (tables) to {out}: {sum(north.rows.values()) + 1} rows" in printed
     assert "  enrollments: 3" in printed
     for path in out.iterdir():
         assert not [s for s in secret_forms("north") if s in path.read_text()], path.name
@@ -77,7 +77,11 @@ def test_export_then_purge(engine, store, instance, tmp_path):  # noqa: F811 - s
     assert "  users: 3 rows" in dry
     assert f"snapshot runs: 2 ({', '.join(north.snapshot_runs)})" in dry
     assert all(run_id in dry for run_id in north.dagster_runs)
-    assert "secrets: client secret, webhook secret; status becomes purged" in dry
+    held = (
+        "snapshot data key (wrapped by key k1), client secret (wrapped by key k1), "
+        "webhook secret (wrapped by key k1)"
+    )
+    assert f"destroyed: {held}; status becomes purged" in dry
     assert district_rows(engine, north.district_id) == north.rows
     assert store.runs("north") == north.snapshot_runs
     assert len(privacy.district_dagster_runs(instance, "north")) == 2
@@ -85,6 +89,7 @@ def test_export_then_purge(engine, store, instance, tmp_path):  # noqa: F811 - s
     done = ok("purge", "north", "--yes")
     assert done.startswith("purged 'north': deleted rows: schools 3,")
     assert "snapshot runs: 2; Dagster runs: 2" in done
+    assert f"destroyed {held}. Any copy of its snapshots left elsewhere is unreadable now" in done
     left = district_rows(engine, north.district_id)
     assert left == {name: 0 for name in left} | {"sync_runs": 1}
     with engine.connect() as conn:
@@ -92,7 +97,7 @@ def test_export_then_purge(engine, store, instance, tmp_path):  # noqa: F811 - s
             sa.select(tables.sync_runs).where(tables.sync_runs.c.district_id == north.district_id)
         ).all()
     assert (record.mode, record.status, record.error) == ("purge", "purge", None)
-    assert orjson.loads(record.counts) == {"command": "purge", "deleted": north.rows}
+    assert orjson.loads(record.counts)["deleted"] == north.rows
     assert "ada@" not in repr(record) and "Ada" not in repr(record)
     purged = registry.get_district(engine, "north")
     assert purged.status == "purged" and not purged.has_client_secret
@@ -152,3 +157,44 @@ def test_preview_prints_the_latest_report(engine, store):  # noqa: F811 - fixtur
         "district 'north' has no preview yet; run `rostering-pipeline sync north --mode preview`"
     )
     assert refused("preview", "nowhere") == "unknown district 'nowhere'"
+
+
+def test_inventory_says_what_is_held_and_where_without_a_personal_value(
+    engine,  # noqa: F811 - see imports
+    store,  # noqa: F811
+    instance,  # noqa: F811
+    tmp_path,
+):
+    north = seed(engine, store, "north", instance)
+    tables_out, package = tmp_path / "north-tables", tmp_path / "north.zip"
+    ok("export", "north", "--out", str(tables_out))
+    ok("export", "north", "--format", "oneroster-csv", "--out", str(package))
+
+    held = ok("districts", "inventory", "north")
+
+    assert held.startswith("what is held about district 'north' (North ISD), status active")
+    assert "  users: 2 active, 1 deactivated" in held
+    assert "  user_schools: 2 active, 0 deactivated" in held
+    assert "  sync_runs: 2 record(s)" in held and "  snapshot_verdicts: 1 record(s)" in held
+    assert f"snapshots ({store.root}/north): 2 run(s), 2 file(s)" in held
+    assert "encrypted: yes (Parquet modular encryption, AES-GCM, 256-bit keys" in held
+    assert "kept: the last 7 runs, at most 30 days" in held
+    assert "  snapshot data key: held, wrapped by key k1" in held
+    assert "  client secret: held, wrapped by key k1" in held
+    assert f"Dagster instance: {len(north.dagster_runs)} run(s)" in held
+    tables_rows = sum(north.rows.values()) + 1  # and the district's own row
+    assert f": tables, {tables_rows} rows, to {tables_out}" in held
+    assert f": oneroster-csv, 12 rows, to {package}" in held  # 2 active rows x 6 files
+    assert "last purge: never" in held
+    for personal in ("Ada", "ada@north.example.org", *secret_forms("north")):
+        assert personal not in held
+
+    ok("purge", "north", "--yes")
+    after = ok("districts", "inventory", "north")
+
+    assert "  users: 0 active, 0 deactivated" in after
+    assert f"snapshots ({store.root}/north): none" in after
+    assert "  snapshot data key: none" in after and "  client secret: none" in after
+    assert "destroyed: snapshot data key (wrapped by key k1), client secret (wrapped" in after
+    assert f"to {package}" in after  # the record of an export outlives the purge
+    assert "Dagster instance: 0 run(s)" in after

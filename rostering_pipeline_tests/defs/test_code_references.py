@@ -25,12 +25,14 @@ def test_every_definition_references_its_source_file_and_line():
         **{node.key.to_user_string(): node.metadata for node in repository.asset_graph.asset_nodes},
         **{f"check {spec.name}": spec.metadata for spec in fresh.check_specs},
         **{
-            job.name: job.metadata for job in repository.get_all_jobs() if job.name == "roster_sync"
+            job.name: job.metadata
+            for job in repository.get_all_jobs()
+            if job.name in ("roster_sync", "snapshot_sweep")
         },
         **{schedule.name: schedule.metadata for schedule in repository.schedule_defs},
         **{sensor.name: sensor.metadata for sensor in repository.sensor_defs},
     }
-    assert len(referenced) == 7 + 1 + 1 + 1 + 4
+    assert len(referenced) == 7 + 1 + 2 + 2 + 4
     for name, metadata in referenced.items():
         path, line = local_reference(metadata)
         assert path.is_relative_to(REPO / "rostering_pipeline"), name

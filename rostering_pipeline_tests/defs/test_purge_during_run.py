@@ -18,11 +18,12 @@ def test_a_snapshot_written_after_the_purge_is_not_kept(env, provider, monkeypat
     store = SnapshotStore(snapshot_url())
     write = SnapshotStore.write
 
-    def purged_just_before(self, district, run_id, entity, frame):
-        """The whole purge (rows, then files) completes between the pull and its snapshot."""
-        purge_rows(env, district)
-        self.delete_district(district)
-        return write(self, district, run_id, entity, frame)
+    def purged_just_before(self, key, run_id, entity, frame):
+        """The whole purge (rows and data key, then files) completes between the pull and its
+        snapshot: the run still holds the key it unwrapped."""
+        purge_rows(env, key.district)
+        self.delete_district(key.district)
+        return write(self, key, run_id, entity, frame)
 
     monkeypatch.setattr(SnapshotStore, "write", purged_just_before)
     instance = runner.instance()

@@ -14,7 +14,6 @@ from urllib.parse import quote, quote_plus
 
 import dagster as dg
 import httpx
-import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
@@ -24,6 +23,8 @@ from rostering_pipeline.errors import CredentialsRejected
 from rostering_pipeline.oneroster.entities import GUARDIAN_ROLES
 from rostering_pipeline.runner import sync_in_process
 from rostering_pipeline.secrets import SecretBox
+from rostering_pipeline.snapshot_keys import snapshot_key
+from rostering_pipeline.snapshots import SnapshotStore
 from rostering_pipeline_tests.e2e import CLIENT_ID
 from rostering_pipeline_tests.faults.support import cli, serve
 
@@ -91,13 +92,17 @@ def app_db_dump(engine: sa.Engine) -> str:
         )
 
 
-def files_under(*roots: Path) -> Iterator[tuple[str, bytes]]:
-    """Every file's bytes, and every Parquet file's decoded rows besides."""
+def files_under(engine: sa.Engine, *roots: Path) -> Iterator[tuple[str, bytes]]:
+    """Every file's bytes, and every snapshot's rows besides, decrypted with its district's key
+    (`<root>/<district>/<run id>/<entity>.parquet`)."""
+    box = SecretBox.from_env()
     for root in roots:
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
             yield str(path), path.read_bytes()
             if path.suffix == ".parquet":
-                yield f"{path} (decoded)", repr(pq.read_table(path).to_pylist()).encode()
+                key = snapshot_key(engine, path.parent.parent.name, box)
+                rows = SnapshotStore(str(root)).read(str(path), key).to_dict("records")
+                yield f"{path} (decoded)", repr(rows).encode()
 
 
 def dagster_records() -> str:
@@ -153,7 +158,7 @@ def test_no_secret_and_no_dropped_field_is_stored_or_logged(env, tmp_path, distr
 
     def assert_found_nowhere() -> None:
         # tmp_path holds the data folder (snapshots, DAGSTER_HOME) and the SQLite app DB.
-        places = dict(files_under(tmp_path))
+        places = dict(files_under(env, tmp_path))
         places["app DB dump"] = app_db_dump(env).encode()
         places["Dagster runs and events"] = dagster_records().encode()
         places.update(output)
