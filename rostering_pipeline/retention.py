@@ -74,6 +74,7 @@ class SweepReport:
     """What the sweep did to one district's snapshots."""
 
     district: str
+    kept: int = 0  # runs whose snapshots are kept
     expired: list[str] = field(default_factory=list)  # runs deleted by retention
     encrypted: int = 0  # plaintext files rewritten encrypted
     plaintext_deleted: list[str] = field(default_factory=list)  # runs deleted: no key to encrypt
@@ -82,7 +83,7 @@ class SweepReport:
     def describe(self) -> str:
         if self.purged:
             return f"{self.district}: purged; its leftover snapshots removed"
-        parts = [f"{len(self.expired)} run(s) past retention deleted"]
+        parts = [f"{self.kept} run(s) kept, {len(self.expired)} past retention deleted"]
         if self.encrypted:
             parts.append(f"{self.encrypted} plaintext file(s) encrypted")
         if self.plaintext_deleted:
@@ -129,4 +130,5 @@ def _sweep_district(
     elif plaintext:
         report.encrypted = store.encrypt_plaintext(snapshot_key(engine, district.key, box))
     report.expired = enforce(engine, store, district, now)
+    report.kept = len(store.runs(district.key))
     return report

@@ -25,7 +25,7 @@ def sweep_snapshots(
         )
     context.log.info(
         f"{len(reports)} district(s) swept; "
-        f"{sum(len(r.expired) for r in reports)} run(s) past retention deleted"
+        f"{sum(len(r.expired) for r in reports)} run(s) of snapshots past retention deleted"
     )
 
 

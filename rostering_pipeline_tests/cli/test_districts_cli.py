@@ -422,7 +422,7 @@ def test_upgrading_encrypts_the_snapshots_written_before_encryption(engine, env)
 
     upgraded = ok("db", "upgrade")
 
-    assert "snapshots of north: 0 run(s) past retention deleted, 1 plaintext file(s) encrypted" in (
+    assert "snapshots of north: 1 run(s) kept, 0 past retention deleted, 1 plaintext file(s) " in (
         upgraded
     )
     assert b"ada@north" not in old.read_bytes() and old.read_bytes().endswith(b"PARE")

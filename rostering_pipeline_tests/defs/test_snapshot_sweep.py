@@ -38,7 +38,7 @@ def test_the_daily_sweep_applies_retention_and_clears_purged_leftovers(env, prov
     assert result.success
     assert store.runs("idle") == [] and store.runs("gone") == []
     logged = [e.user_message for e in runner.instance().all_logs(result.run_id)]
-    assert "idle: 1 run(s) past retention deleted" in logged
+    assert "idle: 0 run(s) kept, 1 past retention deleted" in logged
     assert "gone: purged; its leftover snapshots removed" in logged
 
 
