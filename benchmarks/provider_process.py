@@ -17,12 +17,13 @@ from benchmarks.memory import peak_mb
 from rostering_pipeline.devserver import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
 LAUNCH = "from rostering_pipeline.cli.dev_provider import dev_provider; dev_provider()"
-API_PREFIX = "/ims/oneroster/v1p1"
+API_PREFIXES = {"1.1": "/ims/oneroster/v1p1", "1.2": "/ims/oneroster/rostering/v1p2"}
 
 
 class ProviderProcess:
-    def __init__(self, students: int) -> None:
+    def __init__(self, students: int, version: str = "1.1") -> None:
         self.students = students
+        self.version = version
         self.port = 0  # chosen by the first start, kept by restarts
         self.api_url = ""
         self.day = 0
@@ -32,6 +33,7 @@ class ProviderProcess:
     def start(self, day: int = 0) -> None:
         command = [sys.executable, "-c", LAUNCH, "--port", str(self.port)]
         command += ["--students", str(self.students), "--days", str(day)]
+        command += ["--oneroster-version", self.version]
         self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         first_line = self._process.stdout.readline().strip()
         if not first_line:
@@ -59,7 +61,7 @@ class ProviderProcess:
 
     @property
     def base_url(self) -> str:
-        return self.api_url.removesuffix(API_PREFIX)
+        return self.api_url.removesuffix(API_PREFIXES[self.version])
 
     @property
     def token_url(self) -> str:

@@ -4,7 +4,8 @@ Order, against one provider process per size (restarted on the same port for eac
 day 0: project first sync, the cost of encrypting its snapshots (beside plaintext), project
 no-change re-sync (in-process, then through the CLI), floor twice, dlt twice, naive first load;
 day 1: project "next day" full sync, floor, naive per-row next day;
-day 2: project delta sync (the day's changes only).
+day 2: project delta sync (the day's changes only);
+then the same district served as OneRoster 1.2 (its own provider process): project first sync.
 The project always goes first on a day, so whatever the provider caches favours the baselines.
 """
 
@@ -32,6 +33,7 @@ class SizeResult:
     provider_peak_mb: float = 0.0
     cli_no_change: dict | None = None  # `rostering-pipeline sync`: launched through the instance
     encryption: dict | None = None  # the first sync's snapshots written and read, encrypted or not
+    first_sync_1_2: dict | None = None  # the same district served and synced as OneRoster 1.2
 
     def baseline(self, scenario: str, name: str) -> dict | None:
         return self.baselines.get(scenario, {}).get(name)
@@ -79,4 +81,8 @@ def run_size(ws: Workspace, students: int, *, peers: bool, naive_max_rows: int, 
         provider.restart(day=2)
         project(DELTA, "delta")
         result.provider_peak_mb = provider.current_peak_mb
+    with ProviderProcess(students, version="1.2") as provider:
+        ws.register(f"{key}-v1p2", provider.base_url, provider.token_url, version="1.2")
+        log(f"{students:,} students: project {FIRST}, OneRoster 1.2")
+        result.first_sync_1_2 = run_child("benchmarks.e2e", f"{key}-v1p2", "--mode", "full")
     return result

@@ -66,7 +66,7 @@ class Workspace:
         self._admin.dispose()
         self._folder.cleanup()
 
-    def register(self, key: str, base_url: str, token_url: str) -> None:
+    def register(self, key: str, base_url: str, token_url: str, version: str = "1.1") -> None:
         """The district with the defaults of `districts add` (pages of 1,000, 4 in flight)."""
         add_district(
             self.engine,
@@ -78,6 +78,7 @@ class Workspace:
             token_url=token_url,
             client_secret=DEMO_CLIENT_SECRET,
             box=SecretBox.from_env(),
+            oneroster_version=version,
         )
 
     def reset_schema(self, schema: str) -> None:

@@ -36,6 +36,7 @@ from rostering_pipeline.appdb.tables import (
     user_schools,
 )
 from rostering_pipeline.errors import BadInput, DistrictPurged
+from rostering_pipeline.oneroster.binding import VERSIONS
 from rostering_pipeline.oneroster.client import is_loopback
 from rostering_pipeline.secrets import SecretBinding, SecretBox, is_bound, origin_of
 
@@ -64,6 +65,7 @@ class DistrictSettings:
     base_url: str
     client_id: str
     auth_method: str = "oauth2"
+    oneroster_version: str = "1.1"
     token_url: str | None = None
     scope: str | None = None
     status: str = "active"
@@ -90,6 +92,15 @@ class DistrictSettings:
                 raise BadInput(f"{label} must not be empty")
         if self.auth_method not in AUTH_METHODS:
             raise BadInput(f"auth {self.auth_method!r} is not one of {', '.join(AUTH_METHODS)}")
+        if self.oneroster_version not in VERSIONS:
+            raise BadInput(
+                f"OneRoster version {self.oneroster_version!r} is not one of {', '.join(VERSIONS)}"
+            )
+        if self.oneroster_version == "1.2" and self.auth_method != "oauth2":
+            raise BadInput(
+                "OneRoster 1.2 authenticates with OAuth 2.0 client credentials only: "
+                "use --auth oauth2 with --token-url"
+            )
         if self.auth_method == "oauth2" and not self.token_url:
             raise BadInput("oauth2 needs a token URL (--token-url)")
         if self.status not in SETTABLE_STATUSES:
@@ -132,6 +143,7 @@ class District:
     credentials_ok: bool | None  # None: not tried since the credentials were set
     base_url: str
     auth_method: str
+    oneroster_version: str
     client_id: str
     token_url: str | None
     scope: str | None

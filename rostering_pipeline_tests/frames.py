@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from rostering_pipeline.oneroster.entities import ENTITIES
+from rostering_pipeline.oneroster.entities import ENTITIES, Kind
 
 
 def typed_frame(entity: str, rows: list[dict]) -> pd.DataFrame:
-    """Columns a row leaves out are null."""
+    """Columns a row leaves out are null, but lists: empty, as the contract has them."""
     spec = ENTITIES[entity]
-    data = {c: [row.get(c) for row in rows] for c in spec.all_columns}
+    data = {
+        c: [row.get(c, "[]" if kind is Kind.JSON_LIST else None) for row in rows]
+        for c, kind in spec.all_columns.items()
+    }
     return pd.DataFrame(data).astype(spec.dtypes())

@@ -53,6 +53,7 @@ VALID: dict[str, dict[str, object]] = {
         "grades": '["09"]',
         "enabled": True,
         "org_sourced_ids": '["o1"]',
+        "school_roles": "[]",
     },
     "enrollments": {
         "status": "active",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import pyarrow as pa
@@ -25,20 +26,34 @@ def _escaped(text: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     return text
 
 
-def row_hashes(columns: list[pa.ChunkedArray | pa.Array]) -> pa.Array:
+def row_hashes(
+    columns: list[pa.ChunkedArray | pa.Array],
+    added: list[pa.ChunkedArray | pa.Array] | None = None,
+) -> pa.Array:
     """The hex BLAKE2b-128 digest of each row's canonical text (fields as text, in order).
 
     Dates render as ISO dates and booleans as true/false, the same on every database, so a
-    stored hash compares equal whichever backend wrote it.
+    stored hash compares equal whichever backend wrote it. `added`: columns a later version
+    tracks, joined on only in rows where one of them is set, so that the rows without them keep
+    the hash stored before those columns existed (no district sees every row "updated" after an
+    upgrade); the field count tells the two forms apart.
     """
     if not columns:
         raise ValueError("a row hash needs at least one column")
-    as_text = [_escaped(pc.cast(column, pa.string())) for column in columns]
-    canonical = pc.binary_join_element_wise(
-        *as_text, _SEPARATOR, null_handling="replace", null_replacement=_NULL
-    )
+    canonical = _joined(columns)
+    if added:
+        any_set = functools.reduce(pc.or_, [pc.is_valid(column) for column in added])
+        longer = pc.binary_join_element_wise(canonical, _joined(added), _SEPARATOR)
+        canonical = pc.if_else(any_set, longer, canonical)
     digests = [
         hashlib.blake2b(raw, digest_size=16).hexdigest()
         for raw in pc.cast(canonical, pa.binary()).to_pylist()
     ]
     return pa.array(digests, pa.string())
+
+
+def _joined(columns: list[pa.ChunkedArray | pa.Array]) -> pa.Array | pa.ChunkedArray:
+    as_text = [_escaped(pc.cast(column, pa.string())) for column in columns]
+    return pc.binary_join_element_wise(
+        *as_text, _SEPARATOR, null_handling="replace", null_replacement=_NULL
+    )

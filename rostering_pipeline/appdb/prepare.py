@@ -36,18 +36,31 @@ class Plan:
     table: sa.Table
     keys: tuple[str, ...]  # identify a row within a district
     business: tuple[str, ...]  # the tracked columns, copied from the pull and hashed
+    # Business columns added by a later version: hashed only where set (hashing.row_hashes).
+    added: tuple[str, ...] = ()
+
+
+# Columns tracked since OneRoster 1.2: a 1.1 row's stored hash stays valid without them.
+ADDED_IN_1_2 = frozenset({"preferred_given_name", "preferred_family_name"})
 
 
 def _entity_plan(name: str) -> Plan:
     table = tables.ROSTER_TABLES[name]
     business = tuple(c for c in ENTITIES[name].columns if c in table.c)
-    return Plan(name=name, table=table, keys=("sourced_id",), business=business)
+    added = tuple(c for c in business if c in ADDED_IN_1_2)
+    return Plan(name=name, table=table, keys=("sourced_id",), business=business, added=added)
 
 
 # In the order they are applied: a later table refers only to earlier ones.
 PLANS: tuple[Plan, ...] = (
     *(_entity_plan(name) for name in ("orgs", "academic_sessions", "courses", "classes", "users")),
-    Plan(USER_SCHOOLS, tables.user_schools, ("user_sourced_id", "school_sourced_id"), ()),
+    Plan(
+        USER_SCHOOLS,
+        tables.user_schools,
+        ("user_sourced_id", "school_sourced_id"),
+        business=("role",),
+        added=("role",),
+    ),
     _entity_plan("enrollments"),
 )
 PLANS_BY_NAME: dict[str, Plan] = {plan.name: plan for plan in PLANS}
@@ -92,7 +105,10 @@ def stage_entity(
     columns: dict[str, pa.ChunkedArray | pa.Array] = {
         "sourced_id": source["sourced_id"],
         "op": _ops(source["sourced_id"], source["status"], held_back),
-        "row_hash": row_hashes([source[c] for c in plan.business]),
+        "row_hash": row_hashes(
+            [source[c] for c in plan.business if c not in plan.added],
+            [source[c] for c in plan.added],
+        ),
         "source_modified_at": source["source_modified_at"],
         **{c: source[c] for c in plan.business},
     }
@@ -110,30 +126,36 @@ def stage_entity(
 
 
 def stage_user_schools(users: pd.DataFrame, users_staged: Staged) -> Staged:
-    """One row per (user, org) of every upserted user; a user's org list is complete."""
+    """One row per (user, org) of every upserted user, with the role held there (1.2; null for
+    1.1); a user's org list is complete."""
     ops = users_staged.rows["op"].to_pylist()[: len(users)]  # the frame's rows come first
-    org_lists = users["org_sourced_ids"].tolist()
-    user_ids = users["sourced_id"].tolist()
-    modified = users["source_modified_at"].tolist()
-    pairs: dict[tuple[str, str], object] = {}
+    columns = ("sourced_id", "org_sourced_ids", "school_roles", "source_modified_at")
+    links: dict[tuple[str, str], tuple[object, str | None]] = {}
     quarantined_pairs = 0
-    for user_id, op, org_ids, modified_at in zip(user_ids, ops, org_lists, modified, strict=True):
+    for op, (user_id, org_ids, roles, modified_at) in zip(
+        ops, users[list(columns)].itertuples(index=False), strict=True
+    ):
         if op == KEEP:
             quarantined_pairs += len(set(orjson.loads(org_ids)))
         elif op == UPSERT:
-            for org_id in orjson.loads(org_ids):
-                pairs[(user_id, org_id)] = modified_at
-    user_column = pa.array([user for user, _ in pairs], pa.string())
-    school_column = pa.array([school for _, school in pairs], pa.string())
+            roles_at = orjson.loads(roles)
+            for n, org_id in enumerate(orjson.loads(org_ids)):
+                links[(user_id, org_id)] = (modified_at, roles_at[n] if n < len(roles_at) else None)
+    user_column = pa.array([user for user, _ in links], pa.string())
+    school_column = pa.array([school for _, school in links], pa.string())
+    role_column = pa.array([role for _, role in links.values()], pa.string())
     rows = pa.table(
         {
             "user_sourced_id": user_column,
             "school_sourced_id": school_column,
-            "op": pa.array([UPSERT] * len(pairs), pa.string()),
-            "row_hash": row_hashes([user_column, school_column]),
+            "op": pa.array([UPSERT] * len(links), pa.string()),
+            "row_hash": row_hashes([user_column, school_column], [role_column]),
             "source_modified_at": pa.array(
-                list(pairs.values()), pa.timestamp("us", tz="UTC"), from_pandas=True
+                [modified for modified, _ in links.values()],
+                pa.timestamp("us", tz="UTC"),
+                from_pandas=True,
             ),
+            "role": role_column,
         }
     )
     return Staged(rows=rows, quarantined=quarantined_pairs, dependent_quarantined=0)

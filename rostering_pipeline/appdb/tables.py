@@ -81,6 +81,7 @@ districts = sa.Table(
     # endpoint and auth
     sa.Column("base_url", sa.Text, nullable=False),
     sa.Column("auth_method", sa.Text, nullable=False),  # oauth2 | oauth1
+    sa.Column("oneroster_version", sa.Text, nullable=False, server_default="1.1"),  # 1.1 | 1.2
     sa.Column("client_id", sa.Text, nullable=False),
     sa.Column("token_url", sa.Text),
     sa.Column("scope", sa.Text),
@@ -168,6 +169,8 @@ users = _roster_table(
     sa.Column("given_name", sa.Text),
     sa.Column("family_name", sa.Text),
     sa.Column("middle_name", sa.Text),
+    sa.Column("preferred_given_name", sa.Text),  # 1.2's preferredFirstName, when sent
+    sa.Column("preferred_family_name", sa.Text),  # 1.2's preferredLastName, when sent
     sa.Column("email", sa.Text),
     sa.Column("username", sa.Text),
     sa.Column("identifier", sa.Text),
@@ -182,6 +185,7 @@ user_schools = sa.Table(
     _district_fk(),
     sa.Column("user_sourced_id", sa.Text, nullable=False),
     sa.Column("school_sourced_id", sa.Text, nullable=False),
+    sa.Column("role", sa.Text),  # the 1.2 role at that school, as sent; null for 1.1 districts
     sa.Column("active", sa.Boolean, nullable=False),
     sa.Column("first_seen_at", Timestamp(), nullable=False),
     sa.Column("updated_at", Timestamp(), nullable=False),

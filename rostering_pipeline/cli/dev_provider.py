@@ -44,7 +44,16 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
     metavar="VAR",
     help="Read the secret from VAR (default: the demo secret).",
 )
-@click.option("--scope", help="Require this scope on token requests.")
+@click.option(
+    "--scope", help="Require this scope on token requests (1.2: its rostering scope by default)."
+)
+@click.option(
+    "--oneroster-version",
+    type=click.Choice(["1.1", "1.2"]),
+    default="1.1",
+    show_default=True,
+    help="1.2: users with roles lists, preferred names and pronouns, a /demographics endpoint.",
+)
 @click.option("--token-lifetime", type=click.IntRange(1), default=3600, show_default=True)
 @click.option("--expires-in-as-string", is_flag=True)
 @click.option("--rate-429", type=click.FloatRange(0, 1), default=0.0)
@@ -89,7 +98,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
     "timestamps=date_only --feed future_dated_users=3 (devserver/feeds.py lists them).",
 )
 def dev_provider(**o: object) -> None:
-    """Serve a synthetic district over OneRoster 1.1 until interrupted."""
+    """Serve a synthetic district over OneRoster 1.1 or 1.2 until interrupted."""
     secret = DEMO_CLIENT_SECRET
     if o["client_secret_env"]:
         secret = os.environ.get(str(o["client_secret_env"]), "")
@@ -101,6 +110,7 @@ def dev_provider(**o: object) -> None:
     settings = ProviderSettings(
         district=_spec(o),
         auth=o["auth"],
+        version=o["oneroster_version"],
         client_id=o["client_id"],
         client_secret=secret,
         scope=o["scope"],
@@ -131,7 +141,7 @@ def dev_provider(**o: object) -> None:
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     with server:
-        click.echo(f"OneRoster 1.1 provider at {server.api_url}", nl=True)
+        click.echo(f"OneRoster {settings.version} provider at {server.api_url}", nl=True)
         click.echo(
             f"  auth {settings.auth}, client id {settings.client_id}, token URL {server.token_url}"
         )

@@ -19,6 +19,7 @@ from rostering_pipeline.appdb.engine import ready_engine
 from rostering_pipeline.appdb.profiles import load_profiles
 from rostering_pipeline.dispatch import next_runs
 from rostering_pipeline.errors import BadInput
+from rostering_pipeline.oneroster.binding import DEFAULT_SCOPES, VERSIONS
 from rostering_pipeline.oneroster.profile import DeltaPolicy, delta_policy
 from rostering_pipeline.oneroster.profile import describe as describe_profile
 from rostering_pipeline.outcomes import describe_held
@@ -43,9 +44,17 @@ def _settings_options(*, adding: bool) -> Callable:
         click.option("--name", required=adding, help="Display name."),
         click.option("--base-url", required=adding, help="OneRoster base URL (https://...)."),
         click.option("--auth", type=click.Choice(registry.AUTH_METHODS), help="Default oauth2."),
+        click.option(
+            "--oneroster-version",
+            type=click.Choice(VERSIONS),
+            help="The provider's OneRoster version (default 1.1); 1.2 needs oauth2.",
+        ),
         click.option("--client-id", required=adding, help="OAuth client id (consumer key)."),
         click.option("--token-url", help=f"OAuth 2 token URL, required for oauth2{clear}."),
-        click.option("--scope", help=f"OAuth 2 scope{clear}."),
+        click.option(
+            "--scope",
+            help=f"OAuth 2 scope (1.2 default: the read-only rostering scope){clear}.",
+        ),
         click.option("--status", type=click.Choice(["preview", "active"]), help="Default active."),
         click.option("--schedule", help="Cron of full syncs (default '0 2 * * *')."),
         click.option("--delta-schedule", help=f"Cron of delta syncs{clear}."),
@@ -291,8 +300,9 @@ def show(key: str, as_json: bool) -> None:
     lines = [
         f"district {d.key}: {d.name}",
         f"status: {d.status}",
-        f"provider: {d.base_url} ({d.auth_method}, client id {d.client_id})",
-        f"token URL: {d.token_url or '-'}; scope: {d.scope or '-'}",
+        f"provider: {d.base_url} (OneRoster {d.oneroster_version}, {d.auth_method}, "
+        f"client id {d.client_id})",
+        f"token URL: {d.token_url or '-'}; scope: {_scope(d)}",
         f"credentials: {_credentials(d)}; client secret {_sealed(d.client_secret_key_id)}",
         f"webhook secret: {_sealed(d.webhook_secret_key_id)}",
         f"snapshots: {len(snapshots)} held, oldest {_when(oldest)}; kept for the last "
@@ -415,6 +425,13 @@ def _credentials(district: registry.District) -> str:
     if not district.has_client_secret:
         return "no secret"
     return {None: "untested", True: "ok", False: "rejected"}[district.credentials_ok]
+
+
+def _scope(district: registry.District) -> str:
+    default = DEFAULT_SCOPES[district.oneroster_version]
+    if district.scope:
+        return district.scope
+    return f"{default} (the default)" if default else "-"
 
 
 def _sealed(key_id: str | None) -> str:

@@ -17,6 +17,7 @@ from rostering_pipeline.appdb.engine import make_engine
 from rostering_pipeline.defs.run_config import SyncOptions
 from rostering_pipeline.districts import District, client_secret
 from rostering_pipeline.oneroster.auth import OAuth1Signature, OAuth2ClientCredentials
+from rostering_pipeline.oneroster.binding import DEFAULT_SCOPES
 from rostering_pipeline.oneroster.client import ClientConfig, OneRosterClient, RetryPolicy
 from rostering_pipeline.secrets import SecretBox
 from rostering_pipeline.snapshot_keys import SnapshotKey, snapshot_key
@@ -66,12 +67,13 @@ class OneRosterSource(dg.ConfigurableResource):
                 token_url=district.token_url,
                 client_id=district.client_id,
                 client_secret=secret,
-                scope=district.scope,
+                scope=district.scope or DEFAULT_SCOPES[district.oneroster_version],
             )
         return OneRosterClient(
             ClientConfig(
                 base_url=district.base_url,
                 auth=auth,
+                version=district.oneroster_version,
                 page_size=district.page_size,
                 concurrency=district.concurrency,
                 timeout=httpx.Timeout(self.read_timeout_s, connect=10.0),

@@ -21,8 +21,9 @@ from starlette.types import Receive, Scope, Send
 
 from rostering_pipeline.devserver.auth import Credentials, SignatureVerifier, TokenIssuer
 from rostering_pipeline.devserver.catalog import (
-    API_PREFIX,
+    API_PREFIXES,
     COLLECTIONS,
+    ROSTER_SCOPE_1_2,
     SCALAR_FIELDS,
     SINGLE_ITEM_PATHS,
     Collection,
@@ -34,15 +35,16 @@ from rostering_pipeline.devserver.query import Query, QueryError, parse_query, s
 from rostering_pipeline.devserver.records import Record
 from rostering_pipeline.devserver.serialize import (
     EXTRA_FIELDS,
-    WIRE_FIELDS,
     WireStyle,
     collection_body,
+    demographics_record,
     html_error_body,
     item_body,
     selecting,
     sent_fields,
     shaper,
     status_info_body,
+    wire_fields,
 )
 from rostering_pipeline.devserver.settings import Faults, ProviderSettings, Quirks
 from rostering_pipeline.devserver.synthetic import District, generate
@@ -67,6 +69,7 @@ class Stats:
     data_requests: int
     token_requests: int
     by_status: dict[int, int]
+    demographics_requests: int = 0  # 1.2's /demographics: the pipeline must never call it
 
 
 class Provider:
@@ -75,6 +78,7 @@ class Provider:
 
     def __init__(self, settings: ProviderSettings, district: District | None = None) -> None:
         self.settings = settings
+        self.api_prefix = API_PREFIXES[settings.version]
         self.district = district if district is not None else generate(settings.district)
         _settle_heap()
         self.quirks: Quirks = settings.quirks
@@ -83,7 +87,7 @@ class Provider:
         credentials = Credentials(settings.client_id, settings.client_secret)
         self.tokens = TokenIssuer(
             credentials,
-            scope=settings.scope,
+            scope=settings.scope or (ROSTER_SCOPE_1_2 if settings.version == "1.2" else None),
             lifetime_s=settings.token_lifetime_s,
             expires_in_as_string=settings.expires_in_as_string,
         )
@@ -142,7 +146,11 @@ class Provider:
         with self._lock:
             c = self._counts
             return Stats(
-                c["requests"], c["data_requests"], c["token_requests"], dict(self._by_status)
+                c["requests"],
+                c["data_requests"],
+                c["token_requests"],
+                dict(self._by_status),
+                c["demographics_requests"],
             )
 
     def reset_stats(self) -> None:
@@ -211,7 +219,9 @@ def build_app(provider: Provider) -> Starlette:
     return Starlette(
         routes=[
             Route("/oauth/token", _endpoint(provider, _token), methods=["POST"]),
-            Route(API_PREFIX + "/{rest:path}", _endpoint(provider, _data), methods=["GET"]),
+            Route(
+                provider.api_prefix + "/{rest:path}", _endpoint(provider, _data), methods=["GET"]
+            ),
         ]
     )
 
@@ -280,8 +290,10 @@ def _auth_refusal(provider: Provider, request: Request, origin: str) -> str | No
 def _answer(
     provider: Provider, request: Request, rest: str, origin: str
 ) -> tuple[bytes, dict[str, str]]:
-    quirks = provider.quirks
+    quirks, version = provider.quirks, provider.settings.version
     name, _, item_id = rest.strip("/").partition("/")
+    if version == "1.2" and name == "demographics":
+        return _demographics(provider, item_id)
     collection = COLLECTIONS.get(name)
     if collection is None or (item_id and (name not in SINGLE_ITEM_PATHS or "/" in item_id)):
         raise QueryError(404, "unknownobject", f"no such endpoint {rest}")
@@ -290,16 +302,16 @@ def _answer(
         raise QueryError(400, "invalid_selection_field", "field selection is not supported")
     query = parse_query(
         params,
-        wire_fields=WIRE_FIELDS[collection.table],
+        wire_fields=wire_fields(collection.table, version),
         scalar_fields=SCALAR_FIELDS[collection.table],
         inactive_status=quirks.inactive_status,
         stamps=quirks.feed.filter_stamps,
     )
     table, wire_quirks = collection.table, quirks
-    extras = EXTRA_FIELDS.intersection(WIRE_FIELDS[table])
+    extras = EXTRA_FIELDS.intersection(wire_fields(table, version))
     if extras and query.fields is not None and not extras.intersection(query.fields):
         wire_quirks = replace(quirks, extra_fields=False)  # not asked for: skip making them up
-    style = WireStyle.for_request(origin, wire_quirks)
+    style = WireStyle.for_request(origin, wire_quirks, version)
     # read before the overrides: an edit in between leaves the cache stale for one request only
     revision = (id(provider.district), provider.district.revision, provider.tampering.revision)
     plain = with_feed_quirks(
@@ -336,10 +348,23 @@ def _answer(
             counted = provider.rows(collection, replace(query, filter=None))
         headers["X-Total-Count"] = str(len(counted))
     if quirks.link_header:
-        link = _link_header(f"{origin}{API_PREFIX}/{name}", request, query.offset, limit, len(rows))
+        link = _link_header(
+            f"{origin}{provider.api_prefix}/{name}", request, query.offset, limit, len(rows)
+        )
         if link:
             headers["Link"] = link
     return body, headers
+
+
+def _demographics(provider: Provider, item_id: str) -> tuple[bytes, dict[str, str]]:
+    """1.2's demographics (birth dates, sex, ethnicity): served, and counted, because the
+    pipeline must never ask for them."""
+    provider.count("demographics_requests")
+    users = provider.district.tables["users"]
+    if item_id:
+        return orjson.dumps({"demographics": demographics_record(item_id)}), {}
+    records = [demographics_record(user.sourcedId) for user in users.records[:100]]
+    return orjson.dumps({"demographics": records}), {"X-Total-Count": str(len(records))}
 
 
 def _envelope(collection: Collection, quirks: Quirks) -> str:

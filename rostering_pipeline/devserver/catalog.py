@@ -8,11 +8,15 @@ from dataclasses import dataclass
 from rostering_pipeline.devserver.records import Record
 
 API_PREFIX = "/ims/oneroster/v1p1"
+# Where each version serves its rostering collections (1.2 moves them under /rostering).
+API_PREFIXES = {"1.1": API_PREFIX, "1.2": "/ims/oneroster/rostering/v1p2"}
+# The scope a 1.2 token request must carry (1.2's read-only rostering scope).
+ROSTER_SCOPE_1_2 = "https://purl.imsglobal.org/spec/or/v1p2/scope/roster-core.readonly"
 
 
 @dataclass(frozen=True)
 class Collection:
-    path: str  # under API_PREFIX
+    path: str  # under the version's prefix
     table: str
     envelope: str  # key of a collection response (spec)
     singular: str  # key of a single-item response

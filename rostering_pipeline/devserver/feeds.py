@@ -124,6 +124,8 @@ def with_feed_quirks(
             for name in _ENUM_FIELDS.get(table, ()):
                 if isinstance(wire.get(name), str):
                     wire[name] = _capitalized(wire[name])
+            for role in wire.get("roles") or ():  # 1.2 users
+                role["role"] = _capitalized(role["role"])
             if wire.get("status") == "active":
                 wire["status"] = "Active"
         stamp = wire.get("dateLastModified")
@@ -131,7 +133,7 @@ def with_feed_quirks(
             rank = first_users[record.sourcedId]
             if rank < feed.future_dated_users:
                 stamp = wire["dateLastModified"] = FUTURE_STAMP
-            if rank < feed.refs_without_sourced_id and record.role == "student":
+            if rank < feed.refs_without_sourced_id and record.role == "student" and "orgs" in wire:
                 wire["orgs"] = [{"href": ref["href"], "type": "org"} for ref in wire["orgs"]]
         if feed.timestamps != "offset" and stamp:
             wire["dateLastModified"] = _local_stamp(stamp, feed.local_zone, feed.dates_by_day)

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from rostering_pipeline.devserver.catalog import API_PREFIX
+from rostering_pipeline.devserver.catalog import API_PREFIXES
 from rostering_pipeline.devserver.records import Record
 from rostering_pipeline.devserver.settings import Quirks
 
@@ -37,8 +37,17 @@ WIRE_FIELDS: dict[str, tuple[str, ...]] = {
                     "primary", "beginDate", "endDate"),
 }  # fmt: skip
 
+# 1.2 users: roles lists instead of role and orgs, preferred names, pronouns.
+USER_FIELDS_1_2 = ("sourcedId", "status", "dateLastModified", "metadata", "username", "userIds",
+                   "enabledUser", "givenName", "familyName", "middleName", "preferredFirstName",
+                   "preferredLastName", "pronouns", "roles", "primaryOrg", "identifier", "email",
+                   "sms", "phone", "agents", "grades", "password")  # fmt: skip
+
 # Sent only with Quirks.extra_fields: what the pipeline must drop.
 EXTRA_FIELDS = frozenset({"metadata", "userIds", "sms", "phone", "agents", "password"})
+_PRONOUNS = ("she/her", "he/him", "they/them")
+# The synthetic district's administrators, as 1.2 names them (both map back to administrator).
+_ADMIN_ROLES_1_2 = ("principal", "siteAdministrator")
 _BOOLS = {"json": (False, True), "lower": ("false", "true"), "title": ("False", "True")}
 _LUNCH = ("free", "reduced", "paid", "paid")
 
@@ -47,10 +56,17 @@ _LUNCH = ("free", "reduced", "paid", "paid")
 class WireStyle:
     href_base: str  # "http://host:port/ims/oneroster/v1p1", or "~/ims/oneroster/v1p1" (relative)
     quirks: Quirks
+    version: str = "1.1"
 
     @classmethod
-    def for_request(cls, origin: str, quirks: Quirks) -> WireStyle:
-        return cls("~" + API_PREFIX if quirks.relative_href else origin + API_PREFIX, quirks)
+    def for_request(cls, origin: str, quirks: Quirks, version: str = "1.1") -> WireStyle:
+        prefix = API_PREFIXES[version]
+        return cls("~" + prefix if quirks.relative_href else origin + prefix, quirks, version)
+
+
+def wire_fields(table: str, version: str) -> tuple[str, ...]:
+    """Every field `table` can send in `version`, in wire order."""
+    return USER_FIELDS_1_2 if version == "1.2" and table == "users" else WIRE_FIELDS[table]
 
 
 def shaper(table: str, style: WireStyle) -> Shaper:
@@ -129,7 +145,7 @@ def shaper(table: str, style: WireStyle) -> Shaper:
 
     users_at, orgs_at = f"{base}/users/", f"{base}/orgs/"
 
-    user_fields = WIRE_FIELDS["users"]
+    user_fields = wire_fields("users", style.version)
 
     def user(r: Record) -> dict[str, Any]:
         return {
@@ -148,15 +164,38 @@ def shaper(table: str, style: WireStyle) -> Shaper:
             "grades": list(r.grades),
         }
 
-    def user_with_extras(r: Record) -> dict[str, Any]:
+    def user_1_2(r: Record) -> dict[str, Any]:
+        """The same person as 1.2 sends it: a role per school (the first primary), the home
+        school, a chosen name for one student in ten, pronouns for everyone."""
         d = user(r)
+        del d["role"], d["orgs"]
+        n = zlib.crc32(r.sourcedId.encode())
+        role = _ADMIN_ROLES_1_2[n % 2] if r.role == "administrator" else r.role
+        orgs = [{"href": orgs_at + o, "sourcedId": o, "type": "org"} for o in r.orgs]
+        d["roles"] = [
+            {"roleType": "primary" if i == 0 else "secondary", "role": role, "org": org}
+            for i, org in enumerate(orgs)
+        ]
+        if r.role == "teacher" and orgs and n % 7 == 0:  # also a parent at the school
+            d["roles"].append({"roleType": "secondary", "role": "parent", "org": orgs[0]})
+        if orgs:
+            d["primaryOrg"] = orgs[0]
+        if r.role == "student" and n % 10 == 0:
+            d["preferredFirstName"] = f"{r.givenName[:3]}ie"
+            if n % 30 == 0:
+                d["preferredLastName"] = f"{r.familyName}-Lee"
+        d["pronouns"] = _PRONOUNS[n % 3]
+        return d
+
+    def user_with_extras(r: Record) -> dict[str, Any]:
+        d = base_user(r)
         n = zlib.crc32(r.sourcedId.encode())  # one hash seeds every made-up private value
         d["metadata"] = _demographics(n)
         d["userIds"] = [{"type": "SIS", "identifier": r.identifier}]
         d["sms"] = d["phone"] = f"+1 555-01{n % 100:02d}-{n // 100 % 10_000:04d}"
         d["agents"] = [{"href": users_at + a, "sourcedId": a, "type": "user"} for a in r.agents]
         d["password"] = f"Welcome{n // 7 % 10_000:04d}!"
-        return {k: d[k] for k in user_fields}
+        return {k: d[k] for k in user_fields if k in d}
 
     classes_at = f"{base}/classes/"
 
@@ -175,9 +214,16 @@ def shaper(table: str, style: WireStyle) -> Shaper:
             "endDate": r.endDate,
         }
 
-    users = user_with_extras if q.extra_fields else user
+    base_user = user_1_2 if style.version == "1.2" else user
+    users = user_with_extras if q.extra_fields else base_user
     return {"orgs": org, "academicSessions": session, "courses": course, "classes": klass,
             "users": users, "enrollments": enrollment}[table]  # fmt: skip
+
+
+def demographics_record(sourced_id: str) -> dict[str, Any]:
+    """A record of 1.2's /demographics: what the pipeline must never ask for."""
+    n = zlib.crc32(sourced_id.encode())
+    return {"sourcedId": sourced_id, "status": "active", **_demographics(n)}
 
 
 def _demographics(n: int) -> dict[str, str]:
@@ -207,8 +253,11 @@ def selecting(
     return selected
 
 
-def sent_fields(table: str, style: WireStyle) -> tuple[str, ...]:
-    """The fields `shaper(table, style)` sends, in order (a reference may be left out)."""
+def sent_fields(table: str, style: WireStyle) -> tuple[str, ...] | None:
+    """The fields `shaper(table, style)` sends, in order (a reference may be left out); None
+    for 1.2 users, whose optional fields come and go."""
+    if style.version == "1.2" and table == "users":
+        return None
     sent = WIRE_FIELDS[table]
     return sent if style.quirks.extra_fields else tuple(f for f in sent if f not in EXTRA_FIELDS)
 

@@ -10,7 +10,6 @@ import time
 import uvicorn
 
 from rostering_pipeline.devserver.app import ConnectionDropped, Provider, Stats, build_app
-from rostering_pipeline.devserver.catalog import API_PREFIX
 from rostering_pipeline.devserver.daily import DayChanges
 from rostering_pipeline.devserver.faults import DEFAULT_SLOW_S
 from rostering_pipeline.devserver.records import Record
@@ -97,12 +96,12 @@ class ProviderServer:
 
     @property
     def base_url(self) -> str:
-        """The server root; clients append `/ims/oneroster/v1p1`."""
+        """The server root; clients append the version's roster path."""
         return f"http://{self.host}:{self._port}"
 
     @property
     def api_url(self) -> str:
-        return self.base_url + API_PREFIX
+        return self.base_url + self.provider.api_prefix
 
     @property
     def token_url(self) -> str:

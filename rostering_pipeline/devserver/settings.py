@@ -52,9 +52,12 @@ class Quirks:
 class ProviderSettings:
     district: DistrictSpec = field(default_factory=DistrictSpec.demo)
     auth: Literal["oauth2", "oauth1"] = "oauth2"
+    # 1.2: collections under /ims/oneroster/rostering/v1p2, users with roles lists, preferred
+    # names and pronouns, a /demographics endpoint (never to be called), scope-checked tokens
+    version: Literal["1.1", "1.2"] = "1.1"
     client_id: str = DEMO_CLIENT_ID
     client_secret: str = field(default=DEMO_CLIENT_SECRET, repr=False)
-    scope: str | None = None  # when set, token requests must carry it
+    scope: str | None = None  # when set, token requests must carry it (1.2: its scope by default)
     token_lifetime_s: int = 3600
     expires_in_as_string: bool = False
     faults: Faults = field(default_factory=Faults)

@@ -1,4 +1,5 @@
-"""Pulls of OneRoster 1.1 collections: paging, bounded concurrency, retries -> one DataFrame.
+"""Pulls of OneRoster rostering collections, 1.1 or 1.2 (`binding` says where they differ):
+paging, bounded concurrency, retries -> one DataFrame.
 
 A pull reads the first page, then picks how to page from what the provider told it:
 - `X-Total-Count`: the remaining offsets are known, fetched concurrently (threads sharing one
@@ -35,6 +36,7 @@ import pyarrow.compute as pc
 import tenacity
 
 from rostering_pipeline.oneroster.auth import Authenticator
+from rostering_pipeline.oneroster.binding import requested_fields, roster_path
 from rostering_pipeline.oneroster.entities import Entity
 from rostering_pipeline.oneroster.errors import (
     AccessDenied,
@@ -54,7 +56,6 @@ from rostering_pipeline.oneroster.normalize import (
 )
 from rostering_pipeline.oneroster.profile import PullProfile, profile_pull
 
-ROSTER_PATH = "/ims/oneroster/v1p1"
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 _STATUS_ERRORS: dict[int, type[OneRosterError]] = {
     401: CredentialsRejected,
@@ -75,8 +76,9 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class ClientConfig:
-    base_url: str  # `/ims/oneroster/v1p1` is appended unless the URL already ends with it
+    base_url: str  # the version's roster path is appended unless the URL already ends with it
     auth: Authenticator
+    version: str = "1.1"  # OneRoster 1.1 or 1.2 (binding.VERSIONS)
     page_size: int = 1000
     concurrency: int = 4  # pages in flight once the total is known; 1 = serial
     timeout: httpx.Timeout = field(default_factory=lambda: httpx.Timeout(30.0, connect=10.0))
@@ -96,8 +98,8 @@ class ClientConfig:
 
     @property
     def roster_url(self) -> str:
-        base = self.base_url.rstrip("/")
-        return base if base.endswith(ROSTER_PATH) else base + ROSTER_PATH
+        base, path = self.base_url.rstrip("/"), roster_path(self.version)
+        return base if base.endswith(path) else base + path
 
 
 @dataclass(frozen=True)
@@ -465,7 +467,7 @@ class _Pull:
     def page_url(self, offset: int, limit: int) -> str:
         params = [("limit", str(limit)), ("offset", str(offset)), ("sort", "sourcedId")]
         if self.send_fields:
-            params.append(("fields", ",".join(self.entity.fields)))
+            params.append(("fields", ",".join(requested_fields(self.entity, self.config.version))))
         if self.filter:
             params.append(("filter", self.filter))
         return f"{self.collection_url}?{encode_query(params)}"
@@ -490,6 +492,7 @@ class _Pull:
                 include_guardians=self.config.include_guardians,
                 timezone=self.config.timezone,
                 tolerated=self.tolerated,
+                version=self.config.version,
             )
             if records:
                 fingerprint = (records[0].get("sourcedId"), records[-1].get("sourcedId"))

@@ -46,9 +46,9 @@ INVALID_FIELDS = "invalid_fields"
 @dataclass(frozen=True)
 class Entity:
     name: str  # asset name under the `oneroster` key prefix, and the app DB table
-    path: str  # collection path under `{base}/ims/oneroster/v1p1`
+    path: str  # collection path under the version's roster path (binding.ROSTER_PATHS)
     envelope_keys: tuple[str, ...]  # accepted top-level keys of a collection response, first = spec
-    fields: tuple[str, ...]  # OneRoster fields requested with `fields=` (the minimum we store)
+    fields: tuple[str, ...]  # 1.1 fields requested with `fields=` (the minimum we store)
     columns: Mapping[str, Kind]  # normalized columns beyond COMMON_COLUMNS, in order
 
     @property
@@ -154,12 +154,16 @@ USERS = Entity(
         "given_name": Kind.STRING,
         "family_name": Kind.STRING,
         "middle_name": Kind.STRING,
+        "preferred_given_name": Kind.STRING,  # 1.2 only
+        "preferred_family_name": Kind.STRING,  # 1.2 only
         "email": Kind.STRING,
         "username": Kind.STRING,
         "identifier": Kind.STRING,
         "grades": Kind.JSON_LIST,
         "enabled": Kind.BOOL,
         "org_sourced_ids": Kind.JSON_LIST,  # becomes `user_schools` rows in the app DB
+        # 1.2: the role held at each of org_sourced_ids, as sent (null where none); [] in 1.1
+        "school_roles": Kind.JSON_LIST,
     },
 )
 ENROLLMENTS = Entity(

@@ -26,7 +26,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rostering_pipeline.oneroster import users_1_2
 from rostering_pipeline.oneroster.entities import GUARDIAN_ROLES, Entity
+from rostering_pipeline.oneroster.users_1_2 import SCHOOL_ROLES_FIELD
 from rostering_pipeline.oneroster.vocabulary import (
     CEDS_LIST_PATTERN,
     CLASS_TYPES,
@@ -428,6 +430,8 @@ BOOL: Converter = _converter(_boolean, pa.bool_())
 STATUS: Converter = _status_column
 TIMESTAMP: Converter = _timestamp_column
 DATE: Converter = _date_column
+# A list kept position for position (1.2's role per school, null where none was sent).
+AS_SENT_LIST: Converter = _json_list_column(lambda value: value if type(value) is list else [])
 
 _COMMON = {
     "sourced_id": ("sourcedId", TEXT),
@@ -475,12 +479,15 @@ SOURCES: Mapping[str, Mapping[str, tuple[str, Converter]]] = {
         "given_name": ("givenName", TEXT),
         "family_name": ("familyName", TEXT),
         "middle_name": ("middleName", TEXT),
+        "preferred_given_name": ("preferredFirstName", TEXT),
+        "preferred_family_name": ("preferredLastName", TEXT),
         "email": ("email", TEXT),
         "username": ("username", TEXT),
         "identifier": ("identifier", TEXT),
         "grades": ("grades", GRADES),
         "enabled": ("enabledUser", BOOL),
         "org_sourced_ids": ("orgs", REF_LIST),
+        "school_roles": (SCHOOL_ROLES_FIELD, AS_SENT_LIST),
     },
     "enrollments": {
         "user_sourced_id": ("user", REF),
@@ -506,12 +513,16 @@ def normalize_records(
     include_guardians: bool = False,
     timezone: str = "UTC",
     tolerated: Tolerated | None = None,
+    version: str = "1.1",
 ) -> pa.Table:
     """One page of provider records -> an Arrow table with exactly `entity.all_columns`.
 
+    `version`: the OneRoster version the records follow (1.2 users carry `roles`).
     `timezone`: the district's, for timestamps sent without an offset. `tolerated`: the pull's
     tally, updated with what this page needed (a throwaway one when None)."""
-    if entity.name == "users" and not include_guardians:
+    if entity.name == "users" and version == "1.2":
+        records = users_1_2.as_1_1(records, include_guardians=include_guardians)
+    elif entity.name == "users" and not include_guardians:
         records = [r for r in records if not _is_guardian(r)]
     reading = _Reading(ZoneInfo(timezone), tolerated if tolerated is not None else Tolerated())
     arrays: list[pa.Array] = []

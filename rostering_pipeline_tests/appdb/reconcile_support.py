@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from rostering_pipeline.appdb import tables
 from rostering_pipeline.appdb.engine import make_engine as app_engine
 from rostering_pipeline.appdb.engine import upgrade
-from rostering_pipeline.oneroster.entities import ENTITIES
+from rostering_pipeline.oneroster.entities import ENTITIES, Kind
 
 MODIFIED = datetime(2026, 8, 1, 12, 0, tzinfo=UTC)
 BACKENDS = ("sqlite", "postgresql")
@@ -114,7 +114,7 @@ def frame(entity: str, rows: Iterable[Mapping[str, object]]) -> pd.DataFrame:
     records = [{**_defaults(entity, row["sourced_id"]), **row} for row in rows]
     data = {
         column: pd.Series([r.get(column) for r in records], dtype=dtype)
-        if column not in ("grades", "periods", "term_sourced_ids", "org_sourced_ids")
+        if spec.all_columns[column] is not Kind.JSON_LIST
         else pd.Series([r.get(column) or "[]" for r in records], dtype=dtype)
         for column, dtype in spec.dtypes().items()
     }

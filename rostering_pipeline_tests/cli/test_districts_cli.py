@@ -431,3 +431,25 @@ def test_upgrading_encrypts_the_snapshots_written_before_encryption(engine, env)
         "ada@north.example.org"
     ]
     assert "snapshots of" not in ok("db", "upgrade")  # nothing left to do
+
+
+def test_a_1_2_district_takes_oauth2_only_and_shows_its_version_and_scope(engine):
+    oauth1 = ["--oneroster-version", "1.2", "--auth", "oauth1"]
+    assert refused(*ADD, *oauth1, input=SECRET) == (
+        "OneRoster 1.2 authenticates with OAuth 2.0 client credentials only: "
+        "use --auth oauth2 with --token-url"
+    )
+    assert registry.list_districts(engine) == []
+
+    ok(*ADD, "--oneroster-version", "1.2", input=SECRET)
+    shown = ok("districts", "show", "north")
+    assert "(OneRoster 1.2, oauth2, client id north-client)" in shown
+    assert (
+        "scope: https://purl.imsglobal.org/spec/or/v1p2/scope/roster-core.readonly (the default)"
+    ) in shown
+    assert refused("districts", "update", "north", "--auth", "oauth1").startswith(
+        "OneRoster 1.2 authenticates with OAuth 2.0"
+    )
+    ok("districts", "update", "north", "--oneroster-version", "1.1")
+    assert registry.get_district(engine, "north").oneroster_version == "1.1"
+    assert "scope: -" in ok("districts", "show", "north")

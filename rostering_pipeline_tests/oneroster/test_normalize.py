@@ -97,12 +97,15 @@ def test_a_user_is_flattened_and_everything_outside_the_contract_dropped():
         "given_name": "Zoë",
         "family_name": "O'Brien-García",
         "middle_name": None,  # sent as "": an empty optional field is absent
+        "preferred_given_name": None,  # 1.2 only
+        "preferred_family_name": None,
         "email": "zoe@d.test",
         "username": "zoe.obrien",
         "identifier": "12345",
         "grades": '["09"]',
         "enabled": True,
         "org_sourced_ids": '["s1","s2"]',
+        "school_roles": "[]",  # 1.1: the user's one role holds at every school
         "invalid_fields": None,
     }
 
