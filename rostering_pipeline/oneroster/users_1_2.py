@@ -1,6 +1,6 @@
 """OneRoster 1.2 users onto the frame 1.1 users fill: a 1.2 user's `roles` (a role per school,
 primary and secondary) become the one `role` the app sees, the user's schools, and the 1.2 role
-held at each school, kept as sent.
+held at each school (in 1.2's spelling whatever the case it came in, else as sent).
 
 - The app's `role` keeps the 1.1 vocabulary: principals, site, district and system
   administrators and counselors are `administrator`; teacher, student, aide and proctor stay.
@@ -19,6 +19,23 @@ from typing import Any
 
 from rostering_pipeline.oneroster.entities import GUARDIAN_ROLES
 
+# 1.2's role vocabulary, in its spelling: a school link keeps the role in it ("Teacher" sent,
+# "teacher" kept), or as sent when it is outside.
+ROLES_1_2 = (
+    "aide",
+    "counselor",
+    "districtAdministrator",
+    "guardian",
+    "parent",
+    "principal",
+    "proctor",
+    "relative",
+    "siteAdministrator",
+    "student",
+    "systemAdministrator",
+    "teacher",
+)
+_SPELLING = {role.casefold(): role for role in ROLES_1_2}
 # 1.2 role (case-folded) -> the users table's 1.1 role.
 ROLE_1_1 = {
     "teacher": "teacher",
@@ -75,7 +92,9 @@ def _roles(value: Any) -> list[dict[str, Any]]:
 
 def _sent_role(entry: dict[str, Any]) -> str | None:
     role = entry.get("role")
-    return role.strip() if type(role) is str and role.strip() else None
+    if type(role) is not str or not role.strip():
+        return None
+    return _SPELLING.get(role.strip().casefold(), role.strip())
 
 
 def _app_role(entry: dict[str, Any]) -> str | None:

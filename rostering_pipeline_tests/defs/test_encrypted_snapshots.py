@@ -19,6 +19,12 @@ from rostering_pipeline_tests.e2e import register
 PERSONAL_COLUMNS = ("given_name", "family_name", "email", "username", "identifier")
 
 
+@pytest.fixture
+def app_db_url(tmp_path) -> str:
+    """SQLite only: snapshots and their keys do not depend on the app database."""
+    return f"sqlite:///{tmp_path / 'app.db'}"
+
+
 def sync_uncompressed(district: str = "d1") -> None:
     """A full sync whose snapshots are written without compression (which would hide plaintext
     from a byte search)."""

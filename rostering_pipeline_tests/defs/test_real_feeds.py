@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from rostering_pipeline.appdb.profiles import load_profiles
-from rostering_pipeline.appdb.tables import ROSTER_TABLES
+from rostering_pipeline.appdb.tables import ROSTER_TABLES, user_schools
 from rostering_pipeline.cli import cli
 from rostering_pipeline.devserver import ProviderServer, Quirks
 from rostering_pipeline.devserver.feeds import FeedQuirks
@@ -102,6 +102,22 @@ def test_enumerations_in_any_case(env):
     assert set(stored(env, "users", "role")) == {"administrator", "student", "teacher"}
     assert set(stored(env, "academic_sessions", "session_type")) == {"schoolYear", "semester"}
     assert profile(env)["classes"]["tolerated"]["enumeration_case"] > 0
+
+
+def test_what_real_servers_send_is_tolerated_on_1_2_too(env):
+    """Roles in any case, naive timestamps in the district's zone, totals ignoring the filter:
+    the 1.1 tolerances hold for 1.2 users (the other knobs touch no field 1.2 changes)."""
+    knobs = feed(enum_case=True, totals_ignore_filter=True, timestamps="naive", local_zone="UTC")
+    with serve(quirks=knobs, version="1.2") as server:
+        full_delta_full(env, server, oneroster_version="1.2")
+        assert server.stats.demographics_requests == 0
+    assert set(stored(env, "users", "role")) == {"administrator", "student", "teacher"}
+    with env.connect() as conn:
+        query = sa.select(user_schools.c.role).where(user_schools.c.active)
+        roles = set(conn.execute(query).scalars())
+    spelled = {"principal", "siteAdministrator", "student", "teacher"}  # whatever the case sent
+    assert {"student", "teacher"} <= roles <= spelled
+    assert profile(env)["users"]["timestamp_style"] == "naive"
 
 
 def test_csv_backed_server_blank_status_and_timestamps_runs_deltas_as_full(env):

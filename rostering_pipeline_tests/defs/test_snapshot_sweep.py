@@ -7,6 +7,7 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+import pytest
 
 from rostering_pipeline import runner
 from rostering_pipeline.appdb import tables
@@ -14,6 +15,12 @@ from rostering_pipeline.defs.resources import SnapshotStorage
 from rostering_pipeline.privacy import purge_rows
 from rostering_pipeline.runner import sync_in_process
 from rostering_pipeline_tests.e2e import register
+
+
+@pytest.fixture
+def app_db_url(tmp_path) -> str:
+    """SQLite only: snapshots and their keys do not depend on the app database."""
+    return f"sqlite:///{tmp_path / 'app.db'}"
 
 
 def test_the_daily_sweep_applies_retention_and_clears_purged_leftovers(env, provider):

@@ -50,10 +50,17 @@ CLI_TIMEOUT_S = 300
 
 @contextmanager
 def serve(
-    spec: DistrictSpec = SMALL_DISTRICT, secret: str = SECRET, quirks: Quirks | None = None
+    spec: DistrictSpec = SMALL_DISTRICT,
+    secret: str = SECRET,
+    quirks: Quirks | None = None,
+    version: str = "1.1",
 ) -> Iterator[ProviderServer]:
     settings = ProviderSettings(
-        district=spec, client_id=CLIENT_ID, client_secret=secret, quirks=quirks or Quirks()
+        district=spec,
+        client_id=CLIENT_ID,
+        client_secret=secret,
+        quirks=quirks or Quirks(),
+        version=version,
     )
     with ProviderServer(settings) as server:
         yield server
