@@ -42,7 +42,12 @@ from rostering_pipeline.secrets import SecretBinding, SecretBox, is_bound, origi
 
 SETTABLE_STATUSES = ("preview", "active", "paused")  # "purged" only through mark_purged
 AUTH_METHODS = ("oauth2", "oauth1")
-SEALED_FIELDS = ("client_secret", "webhook_secret", "data_key")  # ciphertext + key id columns
+# Each field held sealed (its `_ciphertext` and `_key_id` columns) -> how people call it.
+SEALED_FIELDS = {
+    "data_key": "snapshot data key",
+    "client_secret": "client secret",
+    "webhook_secret": "webhook secret",
+}
 DATA_KEY_BYTES = 32  # AES-256
 _KEY = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _BLACKOUT = re.compile(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})")

@@ -19,7 +19,7 @@ from rostering_pipeline.appdb.tables import (
     sync_runs,
     user_schools,
 )
-from rostering_pipeline.districts import District, get_district
+from rostering_pipeline.districts import SEALED_FIELDS, District, get_district
 from rostering_pipeline.snapshots import SnapshotRun, SnapshotStore
 
 # Tables of records about the district's runs: counts, ids and rule names, no personal data.
@@ -48,6 +48,7 @@ class Inventory:
     records: dict[str, int]  # table -> rows
     snapshot_folder: str
     snapshots: list[SnapshotRun]
+    plaintext_files: int  # snapshots not encrypted (written before encryption)
     exports: list[Export]
     last_purge: Purge | None
     dagster_runs: int  # runs in the Dagster instance: event logs of counts and sourced ids
@@ -87,8 +88,9 @@ def take(engine: sa.Engine, key: str, store: SnapshotStore, *, dagster_runs: int
         database=engine.url.render_as_string(hide_password=True),
         roster=roster,
         records=records,
-        snapshot_folder=f"{store.root.rstrip('/')}/{key}",
+        snapshot_folder=store.folder(key),
         snapshots=store.run_files(key),
+        plaintext_files=sum(store.plaintext(key).values()),
         exports=exports,
         last_purge=purge and Purge(purge.finished_at, _destroyed(purge.counts)),
         dagster_runs=dagster_runs,
@@ -121,13 +123,15 @@ def render(inventory: Inventory) -> str:
         ),
         f"Dagster instance: {inventory.dagster_runs} run(s) of the district (event logs of "
         "counts, sourced ids and rule names)",
-        f"snapshots ({inventory.snapshot_folder}): {_snapshots(inventory.snapshots)}",
+        f"snapshots ({inventory.snapshot_folder}): "
+        + _snapshots(inventory.snapshots, inventory.plaintext_files),
         f"  kept: the last {d.snapshot_retention_runs} runs, at most "
         f"{d.snapshot_retention_days} days",
         "keys and secrets (AES-256-GCM, wrapped by ROSTERING_SECRET_KEYS):",
-        f"  snapshot data key: {_sealed(d.data_key_key_id)}",
-        f"  client secret: {_sealed(d.client_secret_key_id)}",
-        f"  webhook secret: {_sealed(d.webhook_secret_key_id)}",
+        *(
+            f"  {label}: {_sealed(getattr(d, f'{name}_key_id'))}"
+            for name, label in SEALED_FIELDS.items()
+        ),
         "exports made (by whom is not recorded):",
         *(
             f"  {_when(e.exported_at)}: {e.format}, {e.rows} rows, to {e.destination}"
@@ -139,12 +143,11 @@ def render(inventory: Inventory) -> str:
     return "\n".join(lines)
 
 
-def _snapshots(runs: list[SnapshotRun]) -> str:
+def _snapshots(runs: list[SnapshotRun], plaintext: int) -> str:
     if not runs:
         return "none"
     files = sum(run.files for run in runs)
     size = sum(run.bytes for run in runs)
-    plaintext = sum(run.plaintext for run in runs)
     encrypted = (
         "yes (Parquet modular encryption, AES-GCM, 256-bit keys under the district's data key)"
         if not plaintext

@@ -13,7 +13,6 @@ import io
 import os
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +28,18 @@ from rostering_pipeline.appdb.tables import (
     user_schools,
     users,
 )
+from rostering_pipeline.csv_values import as_csv
 from rostering_pipeline.errors import BadInput
+from rostering_pipeline.oneroster.entities import ENTITIES, Kind
 
 CHUNK_ROWS = 10_000
-LIST_COLUMNS = frozenset({"grades", "term_sourced_ids", "periods"})  # JSON lists in the app DB
+# The app DB's JSON list columns: the entity contract's.
+LIST_COLUMNS = frozenset(
+    column
+    for entity in ENTITIES.values()
+    for column, kind in entity.columns.items()
+    if kind is Kind.JSON_LIST
+)
 # The OneRoster 1.1 CSV binding's headers, in its order.
 HEADERS: dict[str, tuple[str, ...]] = {
     "orgs.csv": (
@@ -241,15 +248,9 @@ def _schools_by_user(conn: sa.Connection, district_id: int) -> Callable[[str], s
     return lambda user: ",".join(links.get(user, ()))
 
 
-def _cell(value: Any, *, listed: bool) -> str:
-    """The binding's forms: lowercase booleans, ISO dates, lists comma-separated (stored as JSON
-    lists), empty for what is not stored."""
-    if value is None:
-        return ""
-    if listed:
+def _cell(value: Any, *, listed: bool) -> Any:
+    """The binding's forms: lists comma-separated (stored as JSON lists), the rest as every
+    export writes it (`csv_values.as_csv`)."""
+    if listed and value is not None:
         return ",".join(str(item) for item in orjson.loads(value))
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
+    return as_csv(value)

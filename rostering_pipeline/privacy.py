@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,7 @@ from rostering_pipeline.appdb.tables import (
     user_schools,
     users,
 )
+from rostering_pipeline.csv_values import as_csv
 from rostering_pipeline.districts import SEALED_FIELDS, District, get_district, mark_purged
 from rostering_pipeline.errors import BadInput
 from rostering_pipeline.oneroster_csv import write_package
@@ -161,19 +162,13 @@ def _write_csv(conn: sa.Connection, query: sa.Select, path: Path, chunk_rows: in
 
 
 def _cells(row: Iterable[Any]) -> list[Any]:
-    """Empty for NULL, lowercase booleans, ISO 8601 dates and timestamps; text a spreadsheet
-    would run as a formula gets a leading apostrophe (OWASP's CSV injection advice)."""
+    """Each value as `csv_values.as_csv` writes it; text a spreadsheet would run as a formula
+    gets a leading apostrophe (OWASP's CSV injection advice)."""
     cells = []
     for value in row:
-        if value is None:
-            value = ""
-        elif isinstance(value, bool):
-            value = "true" if value else "false"
-        elif isinstance(value, date):  # datetimes too
-            value = value.isoformat()
-        elif isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
             value = "'" + value
-        cells.append(value)
+        cells.append(as_csv(value))
     return cells
 
 
@@ -282,14 +277,9 @@ def purge_rows(engine: sa.Engine, key: str) -> tuple[bool, dict[str, int], list[
 
 def held_keys(district: District) -> list[str]:
     """The keys and secrets the app DB holds for the district, each with its wrapping key id."""
-    labels = {
-        "data_key": "snapshot data key",
-        "client_secret": "client secret",
-        "webhook_secret": "webhook secret",
-    }
     return [
         f"{label} (wrapped by key {getattr(district, f'{name}_key_id')})"
-        for name, label in labels.items()
+        for name, label in SEALED_FIELDS.items()
         if getattr(district, f"{name}_key_id")
     ]
 

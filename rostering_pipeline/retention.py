@@ -123,7 +123,7 @@ def _sweep_district(
         report.purged = district.key in store.districts()
         store.delete_district(district.key)
         return report
-    plaintext = [run.run_id for run in store.run_files(district.key) if run.plaintext]
+    plaintext = list(store.plaintext(district.key))
     if plaintext and box is None:
         _delete_runs(engine, store, district, plaintext)
         report.plaintext_deleted = plaintext

@@ -48,7 +48,6 @@ class SnapshotRun:
     files: int
     bytes: int
     written_at: datetime  # the newest file's modification time
-    plaintext: int  # files not encrypted (written before encryption): the sweep rewrites them
 
 
 class _DistrictKms(pe.KmsClient):
@@ -122,16 +121,18 @@ class SnapshotStore:
     compression: str = "snappy"  # "none" lets a test search the bytes for plaintext
 
     def _fs(self) -> tuple[pafs.FileSystem, str]:
-        if "://" in self.root:
-            return pafs.FileSystem.from_uri(self.root)
-        return pafs.LocalFileSystem(), self.root
+        return _split(self.root)
 
     def _district_dir(self, district: str) -> tuple[pafs.FileSystem, str]:
         fs, base = self._fs()
         return fs, f"{base.rstrip('/')}/{district}"
 
+    def folder(self, district: str) -> str:
+        """Where the district's snapshots are, as the root names it (a path or a URI)."""
+        return f"{self.root.rstrip('/')}/{district}"
+
     def location(self, district: str, run_id: str, entity: str) -> str:
-        return f"{self.root.rstrip('/')}/{district}/{run_id}/{entity}.parquet"
+        return f"{self.folder(district)}/{run_id}/{entity}.parquet"
 
     def write(self, key: SnapshotKey, run_id: str, entity: str, frame: pd.DataFrame) -> str:
         """Writes the frame encrypted under the district's key; returns the snapshot's location.
@@ -186,12 +187,12 @@ class SnapshotStore:
         return rewritten
 
     def run_files(self, district: str) -> list[SnapshotRun]:
-        """The district's snapshot runs, oldest first (by the newest file each holds)."""
+        """The district's snapshot runs, oldest first (by the newest file each holds). A listing
+        only: no file is opened (every run's retention pass calls this)."""
         fs, district_dir = self._district_dir(district)
         by_run: dict[str, list[pafs.FileInfo]] = {}
         for info in _files(fs, district_dir):
-            run_id = info.path[len(district_dir) + 1 :].split("/", 1)[0]
-            by_run.setdefault(run_id, []).append(info)
+            by_run.setdefault(_run_of(district_dir, info.path), []).append(info)
         runs = [
             SnapshotRun(
                 run_id=run_id,
@@ -200,11 +201,21 @@ class SnapshotStore:
                 written_at=datetime.fromtimestamp(
                     max(info.mtime_ns or 0 for info in infos) / 1e9, UTC
                 ),
-                plaintext=sum(not is_encrypted(fs, info.path) for info in infos),
             )
             for run_id, infos in by_run.items()
         ]
         return sorted(runs, key=lambda run: run.written_at)
+
+    def plaintext(self, district: str) -> dict[str, int]:
+        """Run id -> its files that are not encrypted (written before encryption): each file's
+        last bytes are read, so this is for the sweep and the inventory, not for every run."""
+        fs, district_dir = self._district_dir(district)
+        counts: dict[str, int] = {}
+        for info in _files(fs, district_dir):
+            if not info.path.endswith(PARTIAL_SUFFIX) and not is_encrypted(fs, info.path):
+                run_id = _run_of(district_dir, info.path)
+                counts[run_id] = counts.get(run_id, 0) + 1
+        return counts
 
     def runs(self, district: str) -> list[str]:
         """The district's snapshot run ids, oldest first."""
@@ -234,6 +245,11 @@ def _split(location: str) -> tuple[pafs.FileSystem, str]:
     if "://" in location:
         return pafs.FileSystem.from_uri(location)
     return pafs.LocalFileSystem(), location
+
+
+def _run_of(district_dir: str, path: str) -> str:
+    """The run id of a file under `<district_dir>/<run id>/`."""
+    return path[len(district_dir) + 1 :].split("/", 1)[0]
 
 
 def _files(fs: pafs.FileSystem, folder: str) -> list[pafs.FileInfo]:

@@ -111,7 +111,7 @@ def test_snapshots_older_than_the_days_kept_are_removed_even_within_the_runs_kep
 def test_a_run_known_only_to_the_ledger_or_only_on_disk_counts_too():
     """A run whose files are written but whose verdict is not yet recorded (a run under way) is
     as recent as its files; a verdict whose files are gone still expires."""
-    written = [SnapshotRun("writing", 1, 10, NOW, plaintext=0)]
+    written = [SnapshotRun("writing", 1, 10, NOW)]
     recorded = {"gone": NOW - timedelta(days=40), "kept": NOW - timedelta(hours=1)}
 
     expired = retention.expired_runs(written, recorded, keep_runs=2, keep_days=30, now=NOW)

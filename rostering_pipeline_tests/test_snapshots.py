@@ -91,8 +91,7 @@ def test_a_plaintext_snapshot_is_refused_until_encrypted_in_place(tmp_path):
     old = tmp_path / "d1" / "run-0" / "users.parquet"
     old.parent.mkdir(parents=True)
     PEOPLE.to_parquet(old, index=False)
-    [before] = store.run_files("d1")
-    assert before.plaintext == 1
+    assert store.plaintext("d1") == {"run-0": 1}
 
     with pytest.raises(SnapshotKeyError, match=r"is not encrypted.*db upgrade"):
         store.read(str(old), D1)
@@ -101,7 +100,7 @@ def test_a_plaintext_snapshot_is_refused_until_encrypted_in_place(tmp_path):
 
     assert is_encrypted(pafs.LocalFileSystem(), str(old))
     assert same_people(store.read(str(old), D1))
-    assert store.run_files("d1")[0].plaintext == 0
+    assert store.plaintext("d1") == {}
     assert [p.name for p in old.parent.iterdir()] == ["users.parquet"]  # no partial file left
 
 

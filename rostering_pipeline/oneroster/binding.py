@@ -1,7 +1,7 @@
 """What differs between OneRoster 1.1 and 1.2 on the wire: where the rostering collections live,
 the token's scope, and the fields a users request names. Everything else (paging, envelopes, the
 other collections' fields) is the same in both; how 1.2 users map onto the 1.1 frame is
-`normalize.users_from_1_2`."""
+`users_1_2.as_1_1`."""
 
 from __future__ import annotations
 
