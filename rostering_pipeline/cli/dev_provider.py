@@ -1,4 +1,5 @@
-"""`rostering-pipeline dev-provider`: the local OneRoster 1.1 provider in the foreground."""
+"""`rostering-pipeline dev-provider`: the local OneRoster provider in the foreground, and
+`dev-provider export-csv`: its district as a OneRoster CSV package."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import signal
 import threading
 from dataclasses import replace
+from pathlib import Path
 
 import click
 
@@ -19,12 +21,15 @@ from rostering_pipeline.devserver import (
     ProviderSettings,
     Quirks,
 )
+from rostering_pipeline.devserver.csv_files import parse_csv_quirks, write_package
+from rostering_pipeline.devserver.daily import advance_day
 from rostering_pipeline.devserver.feeds import FeedQuirks, parse_feed
+from rostering_pipeline.devserver.synthetic import generate
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-@click.command("dev-provider")
+@click.group("dev-provider", invoke_without_command=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8765, show_default=True, help="0 picks a free port.")
 @click.option("--students", type=click.IntRange(1), default=1000, show_default=True)
@@ -97,8 +102,13 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
     help="What real servers send beyond the spec, e.g. --feed enum_case --feed "
     "timestamps=date_only --feed future_dated_users=3 (devserver/feeds.py lists them).",
 )
-def dev_provider(**o: object) -> None:
-    """Serve a synthetic district over OneRoster 1.1 or 1.2 until interrupted."""
+@click.pass_context
+def dev_provider(ctx: click.Context, **o: object) -> None:
+    """Serve a synthetic district over OneRoster 1.1 or 1.2 until interrupted; or, with
+    `export-csv`, write it as a OneRoster CSV package."""
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = o  # the district's options, for the sub-command
+        return
     secret = DEMO_CLIENT_SECRET
     if o["client_secret_env"]:
         secret = os.environ.get(str(o["client_secret_env"]), "")
@@ -164,3 +174,41 @@ def _spec(o: dict[str, object]) -> DistrictSpec:
     students, seed = int(o["students"]), int(o["seed"])
     spec = DistrictSpec.sized(students, seed) if students != 1000 else DistrictSpec.demo(seed)
     return replace(spec, schools=int(o["schools"])) if o["schools"] else spec
+
+
+@dev_provider.command("export-csv")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--delta-since-day",
+    type=click.IntRange(0),
+    help="A delta package of the records changed on or after this day (default: bulk).",
+)
+@click.option(
+    "--quirk",
+    "quirk_knobs",
+    multiple=True,
+    metavar="KNOB[=VALUE]",
+    help="What real files do: bom, crlf, shuffled_columns, blank_status, bool_style=upper|digit, "
+    "slashed_dates, tricky_text, in_folder, no_courses, truncate_users=0.5.",
+)
+@click.pass_obj
+def export_csv(o: dict[str, object], out: Path, delta_since_day: int | None, quirk_knobs) -> None:
+    """Write the synthetic district (after --days) as a CSV zip at OUT, in the group's
+    --oneroster-version: `dev-provider --days 1 export-csv day1.zip`."""
+    district = generate(_spec(o))
+    for _ in range(int(o["days"])):
+        advance_day(district)
+    try:
+        quirks = parse_csv_quirks(quirk_knobs)
+    except (ValueError, TypeError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--quirk") from None
+    written = write_package(
+        district,
+        out,
+        version=str(o["oneroster_version"]),
+        delta_since_day=delta_since_day,
+        quirks=quirks,
+    )
+    kind = "bulk" if delta_since_day is None else f"delta since day {delta_since_day}"
+    version = o["oneroster_version"]
+    click.echo(f"wrote {written} (OneRoster {version} CSV, day {district.day}, {kind})")

@@ -13,7 +13,7 @@ import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from rostering_pipeline.devserver.records import Record
@@ -57,23 +57,34 @@ class FeedQuirks:
         return self != FeedQuirks()
 
 
+_Knobs = TypeVar("_Knobs")
+
+
 def parse_feed(knobs: tuple[str, ...]) -> FeedQuirks:
     """`dev-provider --feed` values: a knob's name turns it on; `name=value` sets it
     (e.g. `timestamps=date_only`, `future_dated_users=3`)."""
-    names = [f.name for f in dataclasses.fields(FeedQuirks)]
+    return parse_knobs(FeedQuirks, knobs, "feed knob")
+
+
+def parse_knobs(cls: type[_Knobs], knobs: tuple[str, ...], label: str) -> _Knobs:
+    """A dataclass of switches from `name` (turns a flag on) and `name=value` knobs; a value
+    takes the type of the field's default (a float where the default is None)."""
+    names = [f.name for f in dataclasses.fields(cls)]
     values: dict[str, object] = {}
     for knob in knobs:
         name, _, value = (part.strip() for part in knob.partition("="))
         if name not in names:
-            raise ValueError(f"unknown feed knob {name!r}; one of {', '.join(names)}")
-        default = getattr(FeedQuirks(), name)
+            raise ValueError(f"unknown {label} {name!r}; one of {', '.join(names)}")
+        default = getattr(cls(), name)
         if isinstance(default, bool):
             values[name] = value.lower() not in ("false", "0", "no") if value else True
         elif isinstance(default, int):
             values[name] = int(value)
+        elif default is None:
+            values[name] = float(value)
         else:
             values[name] = value
-    return FeedQuirks(**values)
+    return cls(**values)
 
 
 _ENUM_FIELDS = {

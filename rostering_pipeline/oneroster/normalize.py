@@ -170,7 +170,16 @@ def _ref_items(value: Any) -> Any:
     return refs
 
 
-_BOOLEANS = {True: True, False: False, "true": True, "false": False, "": None}
+# CSV files and some servers write booleans as 1 and 0.
+_BOOLEANS = {
+    True: True,
+    False: False,
+    "true": True,
+    "false": False,
+    "1": True,
+    "0": False,
+    "": None,
+}
 
 
 def _boolean(value: Any) -> Any:
