@@ -83,6 +83,8 @@ def why_not_scheduled(district: District) -> str | None:
     """Why the district gets no scheduled run at all until an operator acts, if it does not."""
     if district.status not in ("active", "preview"):
         return f"status {district.status}"
+    if district.source == "csv":
+        return "CSV district: its runs come from the files it sends"
     if district.credentials_ok is False:
         return "credentials rejected; fix them with `districts set-credentials`"
     return None

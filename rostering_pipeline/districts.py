@@ -42,6 +42,8 @@ from rostering_pipeline.secrets import SecretBinding, SecretBox, is_bound, origi
 
 SETTABLE_STATUSES = ("preview", "active", "paused")  # "purged" only through mark_purged
 AUTH_METHODS = ("oauth2", "oauth1")
+# rest: pulled from a OneRoster REST API on a schedule; csv: loaded from the CSV packages it sends
+SOURCES = ("rest", "csv")
 # Each field held sealed (its `_ciphertext` and `_key_id` columns) -> how people call it.
 SEALED_FIELDS = {
     "data_key": "snapshot data key",
@@ -67,8 +69,9 @@ class DistrictSettings:
 
     key: str
     name: str
-    base_url: str
-    client_id: str
+    base_url: str = ""  # REST districts only
+    client_id: str = ""  # REST districts only
+    source: str = "rest"
     auth_method: str = "oauth2"
     oneroster_version: str = "1.1"
     token_url: str | None = None
@@ -92,9 +95,16 @@ class DistrictSettings:
     def validated(self) -> DistrictSettings:
         """A normalized copy, or BadInput naming the first thing wrong."""
         _check_key(self.key)
-        for label, value in (("name", self.name), ("client id", self.client_id)):
-            if not value or not value.strip():
-                raise BadInput(f"{label} must not be empty")
+        if not self.name or not self.name.strip():
+            raise BadInput("name must not be empty")
+        if self.source not in SOURCES:
+            raise BadInput(f"source {self.source!r} is not one of {', '.join(SOURCES)}")
+        if self.source == "csv":
+            return self._validated_csv()
+        if not self.base_url or not self.base_url.strip():
+            raise BadInput("a REST district needs a base URL (--base-url)")
+        if not self.client_id or not self.client_id.strip():
+            raise BadInput("a REST district needs a client id (--client-id)")
         if self.auth_method not in AUTH_METHODS:
             raise BadInput(f"auth {self.auth_method!r} is not one of {', '.join(AUTH_METHODS)}")
         if self.oneroster_version not in VERSIONS:
@@ -110,6 +120,34 @@ class DistrictSettings:
             raise BadInput("oauth2 needs a token URL (--token-url)")
         if self.status not in SETTABLE_STATUSES:
             raise BadInput(f"status {self.status!r} is not one of {', '.join(SETTABLE_STATUSES)}")
+        return dataclasses.replace(
+            self._validated_common(),
+            client_id=self.client_id.strip(),
+            base_url=_check_url("base URL", self.base_url).rstrip("/"),
+            token_url=_check_url("token URL", self.token_url) if self.token_url else None,
+            scope=self.scope or None,
+        )
+
+    def _validated_csv(self) -> DistrictSettings:
+        """A CSV district has no endpoint, credentials or pull settings to give."""
+        given = [
+            option
+            for option, value in (
+                ("--base-url", self.base_url),
+                ("--client-id", self.client_id),
+                ("--token-url", self.token_url),
+                ("--scope", self.scope),
+                ("--delta-schedule", self.delta_schedule),
+            )
+            if value
+        ]
+        if given:
+            raise BadInput(
+                f"a CSV district takes no {', '.join(given)}: its rosters come from files"
+            )
+        return self._validated_common()
+
+    def _validated_common(self) -> DistrictSettings:
         _check_cron("schedule", self.schedule)
         if self.delta_schedule is not None:
             _check_cron("delta schedule", self.delta_schedule)
@@ -126,10 +164,6 @@ class DistrictSettings:
         return dataclasses.replace(
             self,
             name=self.name.strip(),
-            client_id=self.client_id.strip(),
-            base_url=_check_url("base URL", self.base_url).rstrip("/"),
-            token_url=_check_url("token URL", self.token_url) if self.token_url else None,
-            scope=self.scope or None,
             school_allow_list=_check_schools(self.school_allow_list),
         )
 
@@ -149,6 +183,7 @@ class District:
     base_url: str
     auth_method: str
     oneroster_version: str
+    source: str
     client_id: str
     token_url: str | None
     scope: str | None
@@ -332,19 +367,24 @@ def held_syncs(bind: sa.Engine | sa.Connection) -> dict[str, HeldSync]:
 def add_district(
     bind: sa.Engine | sa.Connection,
     *,
-    client_secret: str,
+    client_secret: str | None,
     box: SecretBox,
     webhook_secret: str | None = None,
     **fields: Any,
 ) -> District:
     """A new district from the fields of DistrictSettings (key, name, base_url, client_id, ...)."""
     settings = _new_settings(fields).validated()
-    _check_secret("client secret", client_secret)
+    if settings.source == "csv":
+        if client_secret is not None or webhook_secret is not None:
+            raise BadInput("a CSV district has no client or webhook secret")
+    else:
+        _check_secret("client secret", client_secret)
     if webhook_secret is not None:
         _check_secret("webhook secret", webhook_secret)
     now = _now()
     values = _settings_columns(settings) | {"created_at": now, "updated_at": now}
-    values |= _sealed("client_secret", client_secret, settings, box)
+    if client_secret is not None:
+        values |= _sealed("client_secret", client_secret, settings, box)
     values |= _new_data_key(settings, box)
     if webhook_secret is not None:
         values |= _sealed("webhook_secret", webhook_secret, settings, box)
@@ -424,6 +464,8 @@ def set_credentials(
         values["client_id"] = client_id.strip()
     with _transaction(bind) as conn:
         current = _changeable(conn, key)
+        if current.source == "csv":
+            raise BadInput(f"'{key}' is a CSV district: it has no credentials, only files")
         if client_secret is not None:
             _check_secret("client secret", client_secret)
             values |= _sealed("client_secret", client_secret, current.settings(), _need(box))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 from rostering_pipeline import errors
@@ -28,16 +29,20 @@ def exit_code_for(kind: str | None) -> int:
     return next((family.exit_code for family in families if family.kind == kind), 1)
 
 
-def describe_held(district_key: str, held: dict) -> str:
-    """What the guard held and the command that approves it, after review."""
+def describe_held(district_key: str, held: dict, package: str | None = None) -> str:
+    """What the guard held and the command that approves it, after review (a CSV district's:
+    importing the same `package` again)."""
     losses = ", ".join(
         f"{entity} would lose {info['would_deactivate']} of {info['active']} active rows"
         for entity, info in held.items()
     )
     total = sum(int(info["would_deactivate"]) for info in held.values())
+    command = f"sync {district_key}"
+    if package:
+        command = f"import {district_key} {shlex.quote(package)}"
     return (
         f"{losses}; after review, approve with "
-        f"`rostering-pipeline sync {district_key} --approve-deactivations {total}`"
+        f"`rostering-pipeline {command} --approve-deactivations {total}`"
     )
 
 

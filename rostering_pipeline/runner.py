@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from rostering_pipeline import config
-from rostering_pipeline.defs.extract import effective_mode
+from rostering_pipeline.defs.extract import check_request
 from rostering_pipeline.defs.outcome_hooks import reason_outside_steps, record_failure_outside_steps
 from rostering_pipeline.defs.resources import AppDatabase
 from rostering_pipeline.defs.run_config import sync_run_config, sync_tags
@@ -42,6 +42,11 @@ class SyncOutcome:
     materializations: dict[str, dict]  # asset path -> metadata values of this run
 
     @property
+    def mode(self) -> str | None:
+        """The mode the roster step applied in (a CSV package's manifest decides it)."""
+        return self.materializations.get("app_db/roster", {}).get("mode")
+
+    @property
     def changes(self) -> dict[str, dict[str, int]]:
         """The roster step's counts: entity -> action -> rows ({} when it did not apply)."""
         table = self.materializations.get("app_db/roster", {}).get("changes_by_entity")
@@ -70,16 +75,20 @@ def instance() -> dg.DagsterInstance:
     return instance
 
 
-def prepare_sync(district_key: str, mode: str) -> tuple[District, dg.DagsterInstance]:
-    """The district (a mode its status forbids is refused before anything is launched) and the
-    instance, which knows the district's partition."""
+def prepare_sync(
+    district_key: str, mode: str, package: str | None = None
+) -> tuple[District, dg.DagsterInstance, str]:
+    """The district (a mode its status forbids, or a CSV package that cannot be read, is refused
+    before anything is launched), the instance, which knows the district's partition, and the
+    mode the run's tags name."""
     with AppDatabase().engine().connect() as conn:
         district = get_district(conn, district_key)
-    effective_mode(district, mode)
+    checked = check_request(district, mode, package)
     dagster = instance()
     if not dagster.has_dynamic_partition("district", district.key):
         dagster.add_dynamic_partitions("district", [district.key])
-    return district, dagster
+    # A REST run is tagged with the mode asked for; a package's with its manifest's.
+    return district, dagster, checked if district.source == "csv" else mode
 
 
 def run_sync(
@@ -87,11 +96,13 @@ def run_sync(
     *,
     mode: str = "full",
     approve_deactivations: int = 0,
+    package: str | None = None,
     notify: Callable[[str], None] | None = None,
     timeout_s: float | None = None,
 ) -> SyncOutcome:
     """Launch the district's run through the instance, as the UI would, and wait for its end.
 
+    `package`: a CSV district's package (an absolute path): the run loads it.
     `notify`: told, in one line each, when the run will wait (for another run of the district, or
     in the run queue). `timeout_s`: how long to wait; RunNotFinished after it (or at once when
     the run is queued and no daemon serves the queue).
@@ -99,7 +110,7 @@ def run_sync(
     # Dagster's workspace machinery is slow to import: only when a sync runs.
     from rostering_pipeline.platform.launch import code_location, submit_partition_run, wait_for_run
 
-    district, dagster = prepare_sync(district_key, mode)
+    district, dagster, tag_mode = prepare_sync(district_key, mode, package)
     if notify:
         for busy in runs_in_progress(dagster, district.key):
             notify(f"'{district.key}': run {busy.run_id} is in progress; this sync waits its turn")
@@ -109,8 +120,8 @@ def run_sync(
             workspace,
             "roster_sync",
             district.key,
-            {**sync_run_config(mode, approve_deactivations), **QUIET_CONSOLE},
-            sync_tags(district, mode),
+            {**sync_run_config(mode, approve_deactivations, package), **QUIET_CONSOLE},
+            sync_tags(district, tag_mode),
         )
         run = wait_for_run(dagster, run.run_id, timeout_s, notify)
     return outcome_of(dagster, run)
@@ -144,19 +155,23 @@ def outcome_of(dagster: dg.DagsterInstance, run: dg.DagsterRun) -> SyncOutcome:
 
 
 def sync_in_process(
-    district_key: str, *, mode: str = "full", approve_deactivations: int = 0
+    district_key: str,
+    *,
+    mode: str = "full",
+    approve_deactivations: int = 0,
+    package: str | None = None,
 ) -> SyncOutcome:
     """The district's roster_sync executed in this process, on the shared instance: the pipeline
     without the launch's processes (a code server, a run worker). For the benchmarks, which time
     each stage in the process that runs it, and the tests of the pipeline; the CLI launches."""
     from rostering_pipeline.definitions import defs
 
-    district, dagster = prepare_sync(district_key, mode)
+    district, dagster, tag_mode = prepare_sync(district_key, mode, package)
     result = defs.resolve_job_def("roster_sync").execute_in_process(
         instance=dagster,
         partition_key=district.key,
-        run_config={**sync_run_config(mode, approve_deactivations), **QUIET_CONSOLE},
-        tags=sync_tags(district, mode),
+        run_config={**sync_run_config(mode, approve_deactivations, package), **QUIET_CONSOLE},
+        tags=sync_tags(district, tag_mode),
         raise_on_error=False,
     )
     run = dagster.get_run_by_id(result.run_id)

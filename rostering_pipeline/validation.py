@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
@@ -59,6 +59,9 @@ class References:
     courses: frozenset[str] = frozenset()
     classes: frozenset[str] = frozenset()
     users: frozenset[str] = frozenset()
+    # Entities a CSV package left out (file absent): references into them never block; they
+    # are counted by `references_into_absent` instead, for a WARN check.
+    absent: frozenset[str] = frozenset()
 
     @classmethod
     def from_frames(cls, frames: Mapping[str, pd.DataFrame]) -> References:
@@ -78,11 +81,12 @@ class References:
     def union(self, other: References) -> References:
         """Delta mode: the app DB's ids plus the snapshot's."""
         return References(
-            **{entity: getattr(self, entity) | getattr(other, entity) for entity in _REFERENCED}
+            **{entity: getattr(self, entity) | getattr(other, entity) for entity in _REFERENCED},
+            absent=self.absent | other.absent,
         )
 
 
-_REFERENCED = tuple(f.name for f in dataclasses.fields(References))
+_REFERENCED = tuple(f.name for f in dataclasses.fields(References) if f.name != "absent")
 
 
 class _Arity(Enum):
@@ -365,18 +369,37 @@ def _row_findings(entity: str, cases: pd.DataFrame) -> list[pd.DataFrame]:
 
 def _reference_findings(entity: str, frame: pd.DataFrame, refs: References) -> list[pd.DataFrame]:
     """Rows pointing at sourced_ids `refs` does not know; tobedeleted rows are exempt."""
+    return [
+        _findings(np.flatnonzero(unknown), reference.rule, reference.column)
+        for reference, unknown in _unknown_references(entity, frame, refs, absent=False)
+    ]
+
+
+def references_into_absent(entity: str, frame: pd.DataFrame, refs: References) -> dict[str, int]:
+    """Rows whose reference into an entity the package left out is unknown (to the app DB too),
+    per column: kept as sent, as real packages need, and reported, never blocking."""
+    return {
+        reference.column: int(unknown.sum())
+        for reference, unknown in _unknown_references(entity, frame, refs, absent=True)
+    }
+
+
+def _unknown_references(
+    entity: str, frame: pd.DataFrame, refs: References, *, absent: bool
+) -> Iterator[tuple[_Reference, np.ndarray]]:
+    """Per reference into a present (`absent` False) or absent entity: the rows, tobedeleted
+    ones exempt, pointing at an id `refs` does not know."""
     checked = (frame["status"] != "tobedeleted").to_numpy(dtype=bool, na_value=True)
-    found = []
     for reference in REFERENCES.get(entity, ()):
+        if (reference.target in refs.absent) != absent:
+            continue
         known = getattr(refs, reference.target)
         values = frame[reference.column]
         if reference.arity is _Arity.ONE:
             unknown = values.notna().to_numpy(dtype=bool) & ~_isin(values, known)
         else:
             unknown = _unknown_lists(values, known, reference.arity, checked)
-        failing = np.flatnonzero(checked & unknown)
-        found.append(_findings(failing, reference.rule, reference.column))
-    return found
+        yield reference, checked & unknown
 
 
 def _isin(values: pd.Series, known: frozenset[str]) -> np.ndarray:

@@ -169,9 +169,9 @@ def test_duplicate_key_is_refused_and_changes_nothing(engine, box):
         ({"key": "a" * 64}, "must be 1 to 63"),
         ({"key": ""}, "district key '' must be"),
         ({"name": "  "}, "name must not be empty"),
-        ({"client_id": ""}, "client id must not be empty"),
+        ({"client_id": ""}, "a REST district needs a client id"),
         ({"base_url": "north.example.org"}, "is not an http"),
-        ({"base_url": None}, "base URL must not be empty"),
+        ({"base_url": None}, "a REST district needs a base URL"),
         ({"base_url": "ftp://north.example.org"}, "is not an http"),
         ({"base_url": "https://north.example.org:99999"}, "base URL is not a valid URL"),
         ({"base_url": "https://north.example.org/x?a=1"}, "must not have a query"),
@@ -225,7 +225,9 @@ def test_empty_client_secret_is_refused(engine, box):
 
 
 def test_add_names_missing_and_unknown_settings(engine, box):
-    with pytest.raises(BadInput, match="a new district needs base_url, client_id"):
+    with pytest.raises(BadInput, match="a new district needs name"):
+        registry.add_district(engine, client_secret="x", box=box, key="north")
+    with pytest.raises(BadInput, match=r"a REST district needs a base URL \(--base-url\)"):
         registry.add_district(engine, client_secret="x", box=box, key="north", name="N")
     with pytest.raises(BadInput, match="unknown district setting colour"):
         registry.add_district(engine, client_secret="x", box=box, colour="blue")

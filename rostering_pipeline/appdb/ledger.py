@@ -28,6 +28,7 @@ class LedgerEntry:
     recorded_at: datetime
     provider_clock_at: datetime | None  # the provider's clock at the pull's first response
     failure_counts: dict[str, int]  # "rule field" -> failing rows
+    file_absent: bool = False  # a CSV package left the entity's file out: it stays as it is
 
 
 def record_verdict(
@@ -43,6 +44,7 @@ def record_verdict(
     dependent_quarantined_ids: frozenset[str] = frozenset(),
     provider_clock_at: datetime | None = None,
     failure_counts: Mapping[tuple[str, str | None], int] | None = None,
+    file_absent: bool = False,
 ) -> None:
     conn.execute(
         snapshot_verdicts.delete().where(
@@ -69,6 +71,7 @@ def record_verdict(
                     for key, rows in (failure_counts or {}).items()
                 }
             ).decode(),
+            file_absent=file_absent,
         )
     )
 
@@ -128,6 +131,7 @@ def _newest_per_entity(
             recorded_at=row["recorded_at"],
             provider_clock_at=row["provider_clock_at"],
             failure_counts=orjson.loads(row["failure_counts"]),
+            file_absent=row["file_absent"],
         )
         for row in rows
     }

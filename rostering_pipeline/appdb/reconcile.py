@@ -76,6 +76,7 @@ def reconcile(
     district_id: int,
     frames: Mapping[str, pd.DataFrame],
     mode: str,
+    absent: frozenset[str] = frozenset(),
     quarantined: Mapping[str, frozenset[str]] = _EMPTY,
     dependent_quarantined: Mapping[str, frozenset[str]] = _EMPTY,
     guard: Guard = _DEFAULT_GUARD,
@@ -90,6 +91,8 @@ def reconcile(
 
     `high_water_mark`: where the district's next delta starts (minus its overlap): the provider's
     clock when this run's pulls began; `now` when not given.
+    `absent`: entities a CSV package left out: whatever their frames, nothing of them is
+    deactivated for being absent (users absent: their school links neither).
     `pulled_at`: when the frames' snapshots were taken (the oldest); a set older than the one the
     district holds is refused, so a run that waited never applies its roster over a newer one.
 
@@ -101,10 +104,10 @@ def reconcile(
     try:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
-        staged = _stage_frames(frames, mode, quarantined, dependent_quarantined)
+        staged = _stage_frames(frames, mode, absent, quarantined, dependent_quarantined)
         with engine.connect() as conn:
             _begin_district_transaction(conn, district_id, pulled_at)
-            apply = _Apply(conn, district_id, mode, now, fault_hook or _no_fault)
+            apply = _Apply(conn, district_id, mode, absent, now, fault_hook or _no_fault)
             active = apply.active_counts()
             counts = apply.run(staged)
             deactivated = {name: entry["deactivated"] for name, entry in counts.items()}
@@ -195,10 +198,11 @@ def _describe(exc: Exception) -> str:
 def _stage_frames(
     frames: Mapping[str, pd.DataFrame],
     mode: str,
+    absent: frozenset[str],
     quarantined: Mapping[str, frozenset[str]],
     dependent_quarantined: Mapping[str, frozenset[str]],
 ) -> dict[str, Staged]:
-    missing = [name for name in ENTITIES if name not in frames]
+    missing = [name for name in ENTITIES if name not in frames and name not in absent]
     if missing and mode != "delta":
         raise ValueError(f"a {mode} sync needs every entity; missing: {', '.join(missing)}")
     frames = {name: frames.get(name, entity.empty_frame()) for name, entity in ENTITIES.items()}
@@ -257,12 +261,15 @@ class _Apply:
         conn: sa.Connection,
         district_id: int,
         mode: str,
+        absent: frozenset[str],
         now: datetime,
         fault_hook: Callable[[str], None],
     ) -> None:
         self.conn = conn
         self.district_id = district_id
         self.full = mode != "delta"
+        # Plans whose absence from the frames means nothing: school links follow their users.
+        self.absent = absent | ({USER_SCHOOLS} if "users" in absent else set())
         self.now = sa.literal(now, tables.Timestamp)
         self.fault = fault_hook
         metadata = sa.MetaData()
@@ -420,7 +427,9 @@ class _Apply:
             deactivate.where(active_here, sa.exists().where(staged.c.op == DEACTIVATE, same_row))
         )
         absent = ~sa.exists().where(same_row)
-        if plan.name == USER_SCHOOLS:
+        if plan.name in self.absent:
+            pass  # the package left the file out: the rows stay as they are
+        elif plan.name == USER_SCHOOLS:
             # A user's org list is complete: absence counts for every user the pull carries.
             count += self._rowcount(deactivate.where(active_here, absent, self._links_in_scope()))
         elif self.full:

@@ -82,6 +82,7 @@ districts = sa.Table(
     sa.Column("base_url", sa.Text, nullable=False),
     sa.Column("auth_method", sa.Text, nullable=False),  # oauth2 | oauth1
     sa.Column("oneroster_version", sa.Text, nullable=False, server_default="1.1"),  # 1.1 | 1.2
+    sa.Column("source", sa.Text, nullable=False, server_default="rest"),  # rest | csv
     sa.Column("client_id", sa.Text, nullable=False),
     sa.Column("token_url", sa.Text),
     sa.Column("scope", sa.Text),
@@ -255,6 +256,8 @@ snapshot_verdicts = sa.Table(
     sa.Column("provider_clock_at", Timestamp()),
     # JSON {"rule field": failing rows}: what a refused apply names.
     sa.Column("failure_counts", sa.Text, nullable=False, server_default="{}"),
+    # A CSV package marked the entity's file absent: an empty snapshot that changes nothing.
+    sa.Column("file_absent", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("dagster_run_id", "entity"),
     sa.Index(None, "district_id", "entity", "id"),  # a district's newest verdict per entity
 )

@@ -15,14 +15,15 @@ from rostering_pipeline.cli.db import db
 from rostering_pipeline.cli.dev_provider import dev_provider
 from rostering_pipeline.cli.districts import districts
 from rostering_pipeline.cli.privacy import export, preview, purge
-from rostering_pipeline.cli.sync import sync
+from rostering_pipeline.cli.sync import import_package, sync
 from rostering_pipeline.cli.webhook import webhook
 from rostering_pipeline.errors import RosteringError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
-    """Keep an application database in step with districts' OneRoster 1.1 rosters."""
+    """Keep an application database in step with districts' OneRoster rosters (REST 1.1 and
+    1.2, or CSV files)."""
 
 
 # Sub-commands register here, one line each (keep this block sorted).
@@ -31,6 +32,7 @@ cli.add_command(db)
 cli.add_command(dev_provider)
 cli.add_command(districts)
 cli.add_command(export)
+cli.add_command(import_package)
 cli.add_command(preview)
 cli.add_command(purge)
 cli.add_command(sync)

@@ -43,6 +43,13 @@ def backfill(only_failed: bool) -> None:
         return
     first_failure: SyncFailed | None = None
     for district in failed:
+        if district.source == "csv":  # nothing to pull: its runs come from files
+            click.echo(
+                f"{district.key}: skipped: a CSV district; import its corrected file "
+                f"(`rostering-pipeline import {district.key} FILE`; the inbox keeps failed "
+                "files in failed/)"
+            )
+            continue
         mode = "preview" if district.status == "preview" else "full"
         outcome = run_sync(district.key, mode=mode)
         if outcome.success:
@@ -59,4 +66,5 @@ def backfill(only_failed: bool) -> None:
             )
     if first_failure is not None:
         raise first_failure
-    click.echo(f"backfilled {len(failed)} district(s), all ok")
+    pulled = sum(district.source != "csv" for district in failed)
+    click.echo(f"backfilled {pulled} district(s), all ok")

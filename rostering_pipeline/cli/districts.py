@@ -42,14 +42,14 @@ def _settings_options(*, adding: bool) -> Callable:
     clear = "" if adding else " ('' clears it)"
     options = [
         click.option("--name", required=adding, help="Display name."),
-        click.option("--base-url", required=adding, help="OneRoster base URL (https://...)."),
+        click.option("--base-url", help="OneRoster base URL (https://...); REST districts."),
         click.option("--auth", type=click.Choice(registry.AUTH_METHODS), help="Default oauth2."),
         click.option(
             "--oneroster-version",
             type=click.Choice(VERSIONS),
             help="The provider's OneRoster version (default 1.1); 1.2 needs oauth2.",
         ),
-        click.option("--client-id", required=adding, help="OAuth client id (consumer key)."),
+        click.option("--client-id", help="OAuth client id (consumer key); REST districts."),
         click.option("--token-url", help=f"OAuth 2 token URL, required for oauth2{clear}."),
         click.option(
             "--scope",
@@ -165,22 +165,38 @@ def districts() -> None:
 
 @districts.command()
 @click.argument("key")
+@click.option(
+    "--source",
+    type=click.Choice(registry.SOURCES),
+    default="rest",
+    show_default=True,
+    help="rest: pulled from its OneRoster API; csv: loaded from the CSV packages it sends.",
+)
 @_settings_options(adding=True)
 @_client_secret_env_option
 def add(key: str, client_secret_env: str | None, webhook_secret_env: str | None, **options) -> None:
-    """Register district KEY (the client secret comes from --client-secret-env or stdin)."""
+    """Register district KEY (a REST district's client secret comes from --client-secret-env or
+    stdin; a CSV district has none)."""
     settings = _settings_changes(options)
     webhook = webhook_secret_env and _secret_from_env(webhook_secret_env, "webhook secret")
-    secret = _client_secret(client_secret_env)
+    rest = settings["source"] == "rest"
+    if rest:
+        for option, name in (("--base-url", "base_url"), ("--client-id", "client_id")):
+            if not settings.get(name):
+                raise BadInput(f"a REST district needs {option}")
+    elif client_secret_env:
+        raise BadInput("a CSV district has no client secret: leave out --client-secret-env")
+    secret = _client_secret(client_secret_env) if rest else None
     box = SecretBox.from_env()
     with _database() as engine:
         district = registry.add_district(
             engine, client_secret=secret, box=box, webhook_secret=webhook, key=key, **settings
         )
     mode = " --mode preview" if district.status == "preview" else ""
+    first_run = f"sync {district.key}{mode}" if rest else f"import {district.key} PACKAGE.zip{mode}"
     click.echo(
-        f"added district '{district.key}' ({district.status}); "
-        f"first run: `rostering-pipeline sync {district.key}{mode}`"
+        f"added district '{district.key}' ({district.status}, {district.source}); "
+        f"first run: `rostering-pipeline {first_run}`"
     )
 
 
@@ -300,11 +316,7 @@ def show(key: str, as_json: bool) -> None:
     lines = [
         f"district {d.key}: {d.name}",
         f"status: {d.status}",
-        f"provider: {d.base_url} (OneRoster {d.oneroster_version}, {d.auth_method}, "
-        f"client id {d.client_id})",
-        f"token URL: {d.token_url or '-'}; scope: {_scope(d)}",
-        f"credentials: {_credentials(d)}; client secret {_sealed(d.client_secret_key_id)}",
-        f"webhook secret: {_sealed(d.webhook_secret_key_id)}",
+        *(_source_lines(d)),
         f"snapshots: {len(snapshots)} held, oldest {_when(oldest)}; kept for the last "
         f"{d.snapshot_retention_runs} runs, at most {d.snapshot_retention_days} days; "
         f"encrypted under its data key ({_sealed(d.data_key_key_id)})",
@@ -326,6 +338,22 @@ def show(key: str, as_json: bool) -> None:
         *(f"  {line}" for line in describe_profile(profiles)),  # provider text is repr()ed
     ]
     click.echo("\n".join(lines))
+
+
+def _source_lines(d: registry.District) -> list[str]:
+    if d.source == "csv":
+        return [
+            "source: csv (OneRoster CSV packages: `rostering-pipeline import` or the inbox; "
+            "no scheduled pulls)"
+        ]
+    return [
+        "source: rest",
+        f"provider: {d.base_url} (OneRoster {d.oneroster_version}, {d.auth_method}, "
+        f"client id {d.client_id})",
+        f"token URL: {d.token_url or '-'}; scope: {_scope(d)}",
+        f"credentials: {_credentials(d)}; client secret {_sealed(d.client_secret_key_id)}",
+        f"webhook secret: {_sealed(d.webhook_secret_key_id)}",
+    ]
 
 
 @districts.command()

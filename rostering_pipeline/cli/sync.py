@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from rostering_pipeline.errors import RosteringError
@@ -16,37 +18,66 @@ class SyncFailed(RosteringError):
         self.exit_code = exit_code
 
 
-@click.command()
-@click.argument("key")
-@click.option("--mode", type=click.Choice(["full", "delta", "preview"]), default="full")
-@click.option(
+approve_option = click.option(
     "--approve-deactivations",
     type=click.IntRange(min=0),
     default=0,
     help="Apply a held sync whose deactivations total at most N.",
 )
-@click.option(
+timeout_option = click.option(
     "--timeout",
     "timeout_s",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
     help="Stop waiting after SECONDS (exit 1; the run goes on). Default: wait for its end.",
 )
+
+
+@click.command()
+@click.argument("key")
+@click.option("--mode", type=click.Choice(["full", "delta", "preview"]), default="full")
+@approve_option
+@timeout_option
 def sync(key: str, mode: str, approve_deactivations: int, timeout_s: float | None) -> None:
     """Pull, validate and apply KEY's roster now: a run of roster_sync, launched through the
     Dagster instance (its queue and limits apply) and listed under the job in the UI. Blocks
     until the run ends; exits 1 at once if the run is queued and no daemon serves the queue."""
+    _run_and_report(key, mode, approve_deactivations, timeout_s, package=None)
+
+
+@click.command("import")
+@click.argument("key")
+@click.argument("package", type=click.Path(path_type=Path))
+@click.option("--mode", type=click.Choice(["full", "preview"]), default="full", show_default=True)
+@approve_option
+@timeout_option
+def import_package(
+    key: str, package: Path, mode: str, approve_deactivations: int, timeout_s: float | None
+) -> None:
+    """Load PACKAGE (a OneRoster CSV zip, or a folder of CSV files) into CSV district KEY: a run
+    of roster_sync through the Dagster instance, like `sync`. Its manifest says bulk (a full
+    sync, under the guard) or delta. Exit 2 when the package cannot be read, nothing applied."""
+    _run_and_report(
+        key, mode, approve_deactivations, timeout_s, package=str(package.expanduser().resolve())
+    )
+
+
+def _run_and_report(
+    key: str, mode: str, approve_deactivations: int, timeout_s: float | None, package: str | None
+) -> None:
     from rostering_pipeline.runner import run_sync  # imports Dagster: only when a sync runs
 
     outcome = run_sync(
         key,
         mode=mode,
         approve_deactivations=approve_deactivations,
+        package=package,
         notify=lambda line: click.echo(line, err=True),
         timeout_s=timeout_s,
     )
     if not outcome.success:
         raise SyncFailed(f"{outcome.message} (run {outcome.run_id})", outcome.exit_code)
-    click.echo(f"synced '{key}' ({mode}), run {outcome.run_id}")
+    verb = f"imported {Path(package).name} into" if package else "synced"
+    click.echo(f"{verb} '{key}' ({outcome.mode or mode}), run {outcome.run_id}")
     for line in describe_changes(outcome.changes):
         click.echo(f"  {line}")

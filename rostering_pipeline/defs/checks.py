@@ -9,6 +9,7 @@ import dagster as dg
 
 from rostering_pipeline.validation import (
     GRADED,
+    REFERENCES,
     UNIQUE_SOURCED_ID,
     GradeVerdict,
     Verdict,
@@ -19,6 +20,7 @@ from rostering_pipeline.validation import (
 STRUCTURE = "structure"
 VOLUME = "volume_change"
 GRADE_VOCABULARY = "grade_vocabulary"
+ABSENT_REFERENCES = "references_into_absent_files"
 
 
 def _rule_checks(entity: str) -> list[str]:
@@ -57,6 +59,17 @@ def check_specs(key: dg.AssetKey, *, volume: bool) -> list[dg.AssetCheckSpec]:
                 "roster. Never blocks: the deactivation guard is the one gate.",
             )
         )
+    if entity in REFERENCES:
+        specs.append(
+            dg.AssetCheckSpec(
+                ABSENT_REFERENCES,
+                asset=key,
+                blocking=False,
+                description="WARN when rows refer to an entity whose file a CSV package marked "
+                "absent and the app DB does not know the id: kept as sent, as real packages "
+                "need. Never blocks.",
+            )
+        )
     if entity in GRADED:
         specs.append(
             dg.AssetCheckSpec(
@@ -77,6 +90,7 @@ def check_results(
     *,
     volume_checked: bool,
     grades: GradeVerdict | None = None,
+    absent_references: dict[str, int] | None = None,
 ) -> list[dg.AssetCheckResult]:
     """Every declared check gets a result; `volume` is None where the rule does not apply (a
     delta pull is not a whole roster); `grades` is given for the entities with grades."""
@@ -130,6 +144,8 @@ def check_results(
                 },
             )
         )
+    if verdict.entity in REFERENCES:
+        results.append(_absent_references_result(absent_references or {}))
     if grades is not None:
         results.append(
             dg.AssetCheckResult(
@@ -145,3 +161,22 @@ def check_results(
             )
         )
     return results
+
+
+def _absent_references_result(unresolved: dict[str, int]) -> dg.AssetCheckResult:
+    """`unresolved`: column -> rows whose reference into an absent file is unknown."""
+    total = sum(unresolved.values())
+    if not unresolved:
+        summary = "no file of this run's source was marked absent"
+    elif not total:
+        summary = "every reference into an absent file is known to the app database"
+    else:
+        columns = ", ".join(f"{column}: {rows}" for column, rows in unresolved.items() if rows)
+        summary = f"{total} references into absent files are unknown, kept as sent ({columns})"
+    return dg.AssetCheckResult(
+        check_name=ABSENT_REFERENCES,
+        passed=total == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=summary,
+        metadata={column: dg.MetadataValue.int(rows) for column, rows in unresolved.items()},
+    )

@@ -1,7 +1,9 @@
 """`oneroster/<entity>` assets: pull a collection, snapshot it, validate it, record the verdict."""
 
 # No `from __future__ import annotations` here: Dagster reads the asset function's annotations.
+import dataclasses
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -23,7 +25,8 @@ from rostering_pipeline.defs.run_config import MODES, SyncOptions
 from rostering_pipeline.defs.turns import wait_for_turn
 from rostering_pipeline.districts import District, format_duration, get_district
 from rostering_pipeline.errors import BadInput, DistrictPurged
-from rostering_pipeline.oneroster.client import FetchStats
+from rostering_pipeline.oneroster.client import FetchResult, FetchStats
+from rostering_pipeline.oneroster.csv_package import Manifest, PackageError, open_package
 from rostering_pipeline.oneroster.entities import ENTITIES, Entity
 from rostering_pipeline.oneroster.profile import DeltaPolicy, delta_policy
 from rostering_pipeline.scope import restrict_to_schools
@@ -35,6 +38,7 @@ from rostering_pipeline.validation import (
     Verdict,
     align_reference_case,
     grade_vocabulary,
+    references_into_absent,
     validate,
     volume_change,
 )
@@ -68,6 +72,54 @@ def effective_mode(district: District, requested: str, policy: DeltaPolicy | Non
     if requested == "delta" and policy is not None and policy.runs_full_because:
         return "full"
     return requested
+
+
+def check_request(district: District, requested: str, package: str | None) -> str:
+    """The mode a run of the district asked for `requested` (with a CSV `package`) will use;
+    BadInput, before anything is launched, for what the run would refuse."""
+    if district.source == "csv":
+        with open_package(required_package(district, package)) as opened:
+            return package_mode(district, requested, opened.manifest)
+    _no_package(district, package)
+    return effective_mode(district, requested)
+
+
+def _no_package(district: District, package: str | None) -> None:
+    if package:
+        raise BadInput(
+            f"district '{district.key}' pulls from its OneRoster API: packages are for CSV "
+            "districts (districts add --source csv)"
+        )
+
+
+def required_package(district: District, package: str | None) -> str:
+    if not package:
+        raise BadInput(
+            f"district '{district.key}' loads OneRoster CSV files: run "
+            f"`rostering-pipeline import {district.key} PACKAGE.zip`, or give the run config "
+            "resources.sync.config.package"
+        )
+    return package
+
+
+def package_mode(district: District, requested: str, manifest: Manifest) -> str:
+    """The mode a CSV package's run uses: its manifest's kind of files (bulk: full, delta:
+    delta), or preview when asked (of bulk files only); refuses what the district's status
+    forbids, and a package mixing bulk and delta files."""
+    effective_mode(district, requested if requested == "preview" else "full")
+    kinds = {mode for mode in manifest.entity_modes().values() if mode != "absent"}
+    if not kinds:
+        raise PackageError("manifest.csv marks every roster file absent: nothing to load")
+    if len(kinds) > 1:
+        raise PackageError(
+            "manifest.csv mixes bulk and delta roster files: send one kind per package"
+        )
+    kind = kinds.pop()
+    if requested == "preview":
+        if kind == "delta":
+            raise PackageError("a preview needs bulk files; this package's files are delta")
+        return "preview"
+    return "full" if kind == "bulk" else "delta"
 
 
 def district_delta_policy(conn: sa.Connection, district: District) -> DeltaPolicy:
@@ -104,12 +156,9 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
         with engine.connect() as conn:
             district = get_district(conn, context.partition_key)
             policy = district_delta_policy(conn, district)
-        mode = effective_mode(district, sync.mode, policy)
-        since = district.delta_high_water_mark - policy.overlap if mode == "delta" else None
-
         started = time.monotonic()
-        with oneroster.client_for(district) as client:
-            fetched = client.fetch(entity, modified_since=since)
+        pulled = _pull(district, entity, sync, oneroster, policy)
+        mode, fetched = pulled.mode, pulled.fetched
         store, key = snapshots.store(), snapshots.key(engine, district.key)
         with engine.connect() as conn:
             lineage = run_lineage(context.instance, context.run)
@@ -117,6 +166,7 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
                 conn, store, key, district, entity.name, mode, lineage
             )
         frame, case_aligned = align_reference_case(entity.name, fetched.frame, refs)
+        absent_references = references_into_absent(entity.name, frame, refs)
         in_scope = len(frame)
         if district.school_allow_list is not None:
             frame = restrict_to_schools(
@@ -127,7 +177,7 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
             verdict = validate(entity.name, frame, refs, upstream_quarantined=upstream_quarantined)
             volume = (
                 volume_change(entity.name, frame, _active_rows(conn, district.id, entity.name))
-                if entity.name in VOLUME_CHECKED and mode != "delta"
+                if entity.name in VOLUME_CHECKED and mode != "delta" and not pulled.file_absent
                 else None
             )
         grades = grade_vocabulary(entity.name, frame) if entity.name in GRADED else None
@@ -149,6 +199,7 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
                     dependent_quarantined_ids=verdict.dependent_quarantined_ids,
                     provider_clock_at=stats.clock_at,
                     failure_counts=_failure_counts(verdict),
+                    file_absent=pulled.file_absent,
                 )
         except DistrictPurged:  # the snapshot may have landed after the purge removed them
             store.delete_district(district.key)
@@ -162,7 +213,7 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
                 "retries": dg.MetadataValue.int(stats.retries),
                 "duration_s": dg.MetadataValue.float(round(time.monotonic() - started, 3)),
                 "provider_host": dg.MetadataValue.text(stats.host),
-                "mode": dg.MetadataValue.text(_mode_note(sync.mode, mode, district, policy)),
+                "mode": dg.MetadataValue.text(pulled.note),
                 "snapshot": dg.MetadataValue.path(location),
                 "provider_clock_at": dg.MetadataValue.text(stats.clock_at.isoformat()),
                 "provider_profile": dg.MetadataValue.json(observed),
@@ -170,7 +221,7 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
                 "references_case_aligned": dg.MetadataValue.int(case_aligned),
                 **(
                     {"delta_overlap": dg.MetadataValue.text(_overlap_note(policy))}
-                    if mode == "delta"
+                    if mode == "delta" and district.source == "rest"
                     else {}
                 ),
             },
@@ -180,10 +231,46 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
                 volume,
                 volume_checked=entity.name in VOLUME_CHECKED,
                 grades=grades,
+                absent_references=absent_references,
             ),
         )
 
     return extract
+
+
+@dataclass(frozen=True)
+class _Pulled:
+    mode: str  # the run's effective mode
+    fetched: FetchResult
+    note: str  # the mode, and why it is not the one asked for
+    file_absent: bool = False  # a CSV package left this entity's file out
+
+
+def _pull(
+    district: District,
+    entity: Entity,
+    sync: SyncOptions,
+    oneroster: OneRosterSource,
+    policy: DeltaPolicy,
+) -> _Pulled:
+    """The entity's records from the district's source: its REST API, or the CSV package the
+    run was given (whose manifest decides full or delta)."""
+    if district.source == "csv":
+        with open_package(required_package(district, sync.package)) as package:
+            mode = package_mode(district, sync.mode, package.manifest)
+            fetched = package.fetch(
+                entity, timezone=district.timezone, include_guardians=district.include_guardians
+            )
+            file_mode = package.mode_of(entity)
+            csv_file = package.file_for(entity).filename
+        note = f"{mode} (package {package.label}: {csv_file} {file_mode})"
+        return _Pulled(mode, fetched, note, file_absent=file_mode == "absent")
+    _no_package(district, sync.package)
+    mode = effective_mode(district, sync.mode, policy)
+    since = district.delta_high_water_mark - policy.overlap if mode == "delta" else None
+    with oneroster.client_for(district) as client:
+        fetched = client.fetch(entity, modified_since=since)
+    return _Pulled(mode, fetched, _mode_note(sync.mode, mode, district, policy))
 
 
 def row_split(
@@ -235,20 +322,26 @@ def _references(
     lineage: tuple[str, ...],
 ) -> tuple[References, dict[str, frozenset[str]]]:
     """Ids the entity may refer to: the upstream snapshots of this run's lineage, else (for an
-    extract materialized alone) the district's latest (plus, in delta mode, the active rows of
-    the app DB), and the ids quarantined upstream."""
+    extract materialized alone) the district's latest (plus, in delta mode or for a file a CSV
+    package left out, the active rows of the app DB), and the ids quarantined upstream."""
     ledger = {
         **latest_verdicts(conn, district.id),
         **run_verdicts(conn, district.id, lineage),
     }
+    absent = frozenset(
+        name for name in UPSTREAM[entity] if name in ledger and ledger[name].file_absent
+    )
     frames = {
         name: store.read(ledger[name].snapshot_location, key, columns=["sourced_id"])
         for name in UPSTREAM[entity]
-        if name in ledger
+        if name in ledger and name not in absent
     }
     refs = References.from_frames(frames)
-    if mode == "delta":
-        refs = refs.union(References.from_frames(_active_ids(conn, district.id, UPSTREAM[entity])))
+    # A delta refers to stored rows too; so does a package that left an entity's file out.
+    stored = UPSTREAM[entity] if mode == "delta" else tuple(sorted(absent))
+    if stored:
+        refs = refs.union(References.from_frames(_active_ids(conn, district.id, stored)))
+    refs = dataclasses.replace(refs, absent=absent)
     quarantined = {
         name: ledger[name].quarantined_ids | ledger[name].dependent_quarantined_ids
         for name in UPSTREAM[entity]

@@ -109,6 +109,7 @@ def roster(
         district_id=district.id,
         frames=frames,
         mode=mode,
+        absent=frozenset(name for name, entry in entries.items() if entry.file_absent),
         quarantined={name: entry.quarantined_ids for name, entry in entries.items()},
         dependent_quarantined={
             name: entry.dependent_quarantined_ids for name, entry in entries.items()
@@ -124,7 +125,7 @@ def roster(
         fault_hook=fault_hook,
     )
     if result.status == "held":
-        held = describe_held(district.key, result.held)
+        held = describe_held(district.key, result.held, sync.package or None)
         raise SyncHeld(f"sync of '{district.key}' held by the deactivation guard: {held}")
     with engine.begin() as conn:
         # A preview refreshes nothing, but it is all a district in preview has: its success.

@@ -14,6 +14,8 @@ class SyncOptions(dg.ConfigurableResource):
 
     mode: str = "full"  # full | delta | preview
     approve_deactivations: int = 0  # the largest deactivation count approved; 0 = none
+    # A CSV district's package (a zip or a folder of CSV files); its manifest says full or delta
+    package: str = ""
     # how long a step waits for an earlier run of its district to finish before failing
     wait_for_earlier_run_s: int = 3600
 
@@ -21,12 +23,11 @@ class SyncOptions(dg.ConfigurableResource):
 MODES = ("full", "delta", "preview")
 
 
-def sync_run_config(mode: str, approve_deactivations: int = 0) -> dict:
-    return {
-        "resources": {
-            "sync": {"config": {"mode": mode, "approve_deactivations": approve_deactivations}}
-        }
-    }
+def sync_run_config(mode: str, approve_deactivations: int = 0, package: str | None = None) -> dict:
+    options: dict = {"mode": mode, "approve_deactivations": approve_deactivations}
+    if package is not None:
+        options["package"] = package
+    return {"resources": {"sync": {"config": options}}}
 
 
 def sync_tags(district: District, mode: str) -> dict[str, str]:
@@ -35,8 +36,9 @@ def sync_tags(district: District, mode: str) -> dict[str, str]:
     The provider tag is host and client id: the per-provider run limit keys on it, so that many
     districts behind one host but with their own clients are not serialized.
     """
-    return {
-        "district": district.key,
-        "rostering/mode": mode,
-        "rostering/provider": f"{urlsplit(district.base_url).netloc}/{district.client_id}",
-    }
+    provider = (
+        f"csv/{district.key}"  # files: no provider to share a limit with
+        if district.source == "csv"
+        else f"{urlsplit(district.base_url).netloc}/{district.client_id}"
+    )
+    return {"district": district.key, "rostering/mode": mode, "rostering/provider": provider}

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from rostering_pipeline import dispatch
 from rostering_pipeline import districts as registry
 from rostering_pipeline.appdb import tables
 from rostering_pipeline.appdb.engine import head_revision, make_engine
@@ -82,7 +83,7 @@ def test_commands_refuse_a_database_never_upgraded(data_dir):
 def test_add_with_the_secret_on_stdin(engine):
     out = ok(*ADD, input=f"{SECRET}\n")
 
-    assert "added district 'north' (active)" in out
+    assert "added district 'north' (active, rest)" in out
     district = registry.get_district(engine, "north")
     assert registry.client_secret(district, SecretBox.from_env()) == SECRET
     assert district.base_url == "https://north.example.org/ims/oneroster/v1p1"
@@ -453,3 +454,22 @@ def test_a_1_2_district_takes_oauth2_only_and_shows_its_version_and_scope(engine
     ok("districts", "update", "north", "--oneroster-version", "1.1")
     assert registry.get_district(engine, "north").oneroster_version == "1.1"
     assert "scope: -" in ok("districts", "show", "north")
+
+
+def test_a_csv_district_has_no_endpoint_credentials_or_scheduled_pulls(engine):
+    out = ok("districts", "add", "lake", "--name", "Lakeside", "--source", "csv")
+    assert "added district 'lake' (active, csv)" in out
+    assert "`rostering-pipeline import lake PACKAGE.zip`" in out
+    lake = registry.get_district(engine, "lake")
+    assert (lake.source, lake.base_url, lake.has_client_secret) == ("csv", "", False)
+    shown = ok("districts", "show", "lake")
+    assert "source: csv" in shown and "client secret" not in shown
+    assert "CSV district" in dispatch.why_not_scheduled(lake)
+
+    given = refused(
+        "districts", "add", "lake2", "--name", "L", "--source", "csv",
+        "--base-url", "https://x.example.org", "--client-id", "c",
+    )  # fmt: skip
+    assert given == "a CSV district takes no --base-url, --client-id: its rosters come from files"
+    assert refused("districts", "add", "r", "--name", "R") == "a REST district needs --base-url"
+    assert "a CSV district" in refused("districts", "update", "lake", "--client-id", "c")

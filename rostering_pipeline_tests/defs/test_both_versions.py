@@ -18,9 +18,9 @@ from rostering_pipeline import districts as registry
 from rostering_pipeline import privacy
 from rostering_pipeline.appdb import tables
 from rostering_pipeline.defs.resources import SnapshotStorage
-from rostering_pipeline.devserver import DistrictSpec, ProviderServer, ProviderSettings
+from rostering_pipeline.devserver import ProviderServer
 from rostering_pipeline.runner import instance, sync_in_process
-from rostering_pipeline_tests.e2e import CLIENT_ID, SECRET, active, register
+from rostering_pipeline_tests.e2e import active, district_rows, register, serve_small
 
 VERSIONS = ("1.1", "1.2")
 PRONOUNS = ("she/her", "he/him", "they/them")  # what the 1.2 provider sends, never stored
@@ -29,17 +29,6 @@ BOOKKEEPING = frozenset(
     {"id", "district_id", "first_seen_at", "updated_at", "deactivated_at", "row_hash"}
 )
 ONLY_IN_1_2 = {"users": {"preferred_given_name", "preferred_family_name"}, "user_schools": {"role"}}
-
-
-def serve(version: str) -> ProviderServer:
-    """Three schools of 300 students in all: enough for two-school teachers and the guard."""
-    settings = ProviderSettings(
-        district=DistrictSpec(seed=3, schools=3, students=300),
-        client_id=CLIENT_ID,
-        client_secret=SECRET,
-        version=version,
-    )
-    return ProviderServer(settings)
 
 
 @pytest.fixture
@@ -51,7 +40,7 @@ def app_db_url(tmp_path) -> str:
 @pytest.fixture(params=VERSIONS)
 def served(request, env) -> Iterator[ProviderServer]:
     """District d1 registered against a provider speaking the version."""
-    with serve(request.param) as server:
+    with serve_small(request.param) as server:
         register(env, server, oneroster_version=request.param)
         yield server
 
@@ -115,7 +104,7 @@ def _last_sync_run(engine: sa.Engine) -> sa.RowMapping:
 
 
 def test_the_same_district_in_either_version_ends_in_the_same_rows(env):
-    with serve("1.1") as v11, serve("1.2") as v12:
+    with serve_small("1.1") as v11, serve_small("1.2") as v12:
         register(env, v11, key="v11")
         register(env, v12, key="v12", oneroster_version="1.2")
         for key in ("v11", "v12"):
@@ -127,7 +116,7 @@ def test_the_same_district_in_either_version_ends_in_the_same_rows(env):
         compared = [
             c for c in table.c if c.name not in BOOKKEEPING | ONLY_IN_1_2.get(table.name, set())
         ]
-        rows = {key: _rows(env, table, compared, key) for key in ("v11", "v12")}
+        rows = {key: district_rows(env, table, compared, key) for key in ("v11", "v12")}
         assert rows["v11"] == rows["v12"], table.name
         assert rows["v11"], table.name
 
@@ -142,17 +131,9 @@ def test_the_same_district_in_either_version_ends_in_the_same_rows(env):
     assert {"principal", "siteAdministrator", "teacher", "student", None} <= roles
 
 
-def _rows(engine: sa.Engine, table: sa.Table, columns: list, key: str) -> set[tuple]:
-    district = registry.get_district(engine, key)
-    with engine.connect() as conn:
-        return set(
-            conn.execute(sa.select(*columns).where(table.c.district_id == district.id)).all()
-        )
-
-
 def test_no_pronoun_or_demographic_value_is_stored_anywhere(env):
     """Not in the app database, not in a snapshot (decrypted), not in Dagster's runs and events."""
-    with serve("1.2") as server:
+    with serve_small("1.2") as server:
         register(env, server, oneroster_version="1.2")
         outcome = sync_in_process("d1")
         assert outcome.success, outcome.message

@@ -129,8 +129,8 @@ def use_client_settings(monkeypatch: pytest.MonkeyPatch, **settings: object) -> 
     """Later in-process syncs configure the `oneroster` resource (e.g. a short read timeout)."""
     plain = runner.sync_run_config
 
-    def with_client(mode: str, approve_deactivations: int = 0) -> dict:
-        config = plain(mode, approve_deactivations)
+    def with_client(mode: str, approve_deactivations: int = 0, package: str | None = None) -> dict:
+        config = plain(mode, approve_deactivations, package)
         config["resources"]["oneroster"] = {"config": settings}
         return config
 

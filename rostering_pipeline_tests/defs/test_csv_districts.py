@@ -1,0 +1,165 @@
+"""A district that sends OneRoster CSV packages gets what a REST district gets: the same assets,
+checks, guard and app database rows. Packages are written by the local provider from the same
+synthetic district it serves over REST.
+
+SQLite only: what differs from a REST district is upstream of the app database (the
+reconciliation's own tests run on both databases)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from rostering_pipeline import districts as registry
+from rostering_pipeline.appdb import tables
+from rostering_pipeline.devserver.csv_files import CsvQuirks, write_package
+from rostering_pipeline.errors import BadInput
+from rostering_pipeline.runner import instance, sync_in_process
+from rostering_pipeline.secrets import SecretBox
+from rostering_pipeline_tests.e2e import active, district_rows, register, serve_small
+
+BOOKKEEPING = frozenset(
+    {"id", "district_id", "first_seen_at", "updated_at", "deactivated_at", "row_hash"}
+)
+
+
+@pytest.fixture
+def app_db_url(tmp_path) -> str:
+    """SQLite only, for the `env` fixture of this folder (see the module's docstring)."""
+    return f"sqlite:///{tmp_path / 'app.db'}"
+
+
+def add_csv_district(engine: sa.Engine, key: str = "c1", **settings) -> None:
+    registry.add_district(
+        engine,
+        key=key,
+        name=f"District {key}",
+        source="csv",
+        client_secret=None,
+        box=SecretBox.from_env(),
+        **settings,
+    )
+
+
+def load(key: str, package: Path, **options):
+    return sync_in_process(key, package=str(package), **options)
+
+
+def test_bulk_days_a_delta_and_a_truncated_file_held_then_approved(env, tmp_path):
+    add_csv_district(env)
+    with serve_small() as server:
+        district = server.district
+        day0 = load("c1", write_package(district, tmp_path / "day0.zip"))
+        assert day0.success, day0.message
+        assert day0.mode == "full"
+        students = sum(u.role == "student" for u in district.tables["users"].records)
+        assert active(env, tables.users, role="student") == students
+
+        server.advance_day()
+        day1 = load("c1", write_package(district, tmp_path / "day1.zip"))
+        assert day1.success, day1.message
+        assert day1.changes["users"]["deactivated"] > 0  # absent from a bulk file: gone
+        assert active(env, tables.users, role="student") == sum(
+            u.role == "student" and u.status == "active" for u in district.tables["users"].records
+        )
+
+        student = next(u for u in district.tables["users"].records if u.role == "student")
+        server.edit("users", student.sourcedId, givenName="Renamed", status="tobedeleted")
+        delta = write_package(district, tmp_path / "delta.zip", delta_since_day=district.day)
+        before = active(env, tables.users)
+        outcome = load("c1", delta)
+        assert outcome.success, outcome.message
+        assert outcome.mode == "delta"
+        # a delta never deactivates by absence: only the tobedeleted row goes
+        assert active(env, tables.users) == before - 1
+        assert outcome.changes["users"]["deactivated"] == 1
+
+        cut = write_package(district, tmp_path / "cut.zip", quirks=CsvQuirks(truncate_users=0.5))
+    held = load("c1", cut)
+    assert not held.success and held.exit_code == 4
+    assert f"import c1 {cut}" in held.message
+    assert active(env, tables.users) == before - 1  # nothing applied
+    total = int(held.message.split("--approve-deactivations ")[1].split("`")[0])
+    approved = load("c1", cut, approve_deactivations=total)
+    assert approved.success, approved.message
+    assert active(env, tables.users) < before / 2 + 5
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.2"])
+def test_the_same_district_by_csv_and_by_rest_ends_in_the_same_rows(env, tmp_path, version):
+    with serve_small(version) as server:
+        register(env, server, key="rest", oneroster_version=version)
+        assert sync_in_process("rest").success
+        package = write_package(server.district, tmp_path / "p.zip", version=version)
+    add_csv_district(env, "csv")
+    outcome = load("csv", package)
+    assert outcome.success, outcome.message
+
+    for table in (*tables.ROSTER_TABLES.values(), tables.user_schools):
+        compared = [c for c in table.c if c.name not in BOOKKEEPING]
+        rows = {key: district_rows(env, table, compared, key) for key in ("rest", "csv")}
+        assert rows["rest"] == rows["csv"], table.name
+        assert rows["csv"], table.name
+    if version == "1.2":  # pronouns were in users.csv: stored nowhere
+        with env.connect() as conn:
+            dump = repr([conn.execute(t.select()).all() for t in tables.metadata.sorted_tables])
+        assert "she/her" not in dump and "they/them" not in dump
+
+
+def test_an_absent_file_leaves_its_entity_as_it_is_and_warns_of_references_into_it(env, tmp_path):
+    add_csv_district(env)
+    with serve_small() as server:
+        full = write_package(server.district, tmp_path / "full.zip")
+        # real sample packages leave courses out and still name them from classes
+        no_courses = write_package(
+            server.district, tmp_path / "no_courses.zip", quirks=CsvQuirks(no_courses=True)
+        )
+    first = load("c1", no_courses)
+    assert first.success, first.message
+    assert active(env, tables.courses) == 0
+    assert active(env, tables.classes) == len(server.district.tables["classes"])
+    warned = _check(first.run_id, "oneroster/classes", "references_into_absent_files")
+    assert not warned.passed and warned.severity == dg.AssetCheckSeverity.WARN
+    assert warned.metadata["course_sourced_id"].value == active(env, tables.classes)
+
+    assert load("c1", full).success
+    courses = active(env, tables.courses)
+    again = load("c1", no_courses)
+    assert again.success, again.message
+    assert active(env, tables.courses) == courses > 0  # absent: not deactivated
+    assert _check(again.run_id, "oneroster/classes", "references_into_absent_files").passed
+
+
+def test_packages_are_for_csv_districts_and_preview_takes_bulk_files(env, tmp_path):
+    add_csv_district(env, status="preview")
+    with serve_small() as server:
+        register(env, server, key="rest")
+        bulk = write_package(server.district, tmp_path / "bulk.zip")
+        delta = write_package(server.district, tmp_path / "delta.zip", delta_since_day=0)
+    with pytest.raises(BadInput, match="only preview runs"):
+        load("c1", bulk)
+    with pytest.raises(BadInput, match="a preview needs bulk files"):
+        load("c1", delta, mode="preview")
+    with pytest.raises(BadInput, match="packages are for CSV districts"):
+        load("rest", bulk)
+    with pytest.raises(BadInput, match=r"import c1 PACKAGE\.zip"):
+        sync_in_process("c1", mode="preview")
+    preview = load("c1", bulk, mode="preview")
+    assert preview.success, preview.message
+    assert active(env, tables.users) == 0  # a preview applies nothing
+
+
+def _check(run_id: str, asset: str, name: str) -> dg.AssetCheckEvaluation:
+    records = (
+        instance()
+        .get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+        .records
+    )
+    for record in records:
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        if evaluation.asset_key.to_user_string() == asset and evaluation.check_name == name:
+            return evaluation
+    raise AssertionError(f"no {name} check of {asset} in run {run_id}")
