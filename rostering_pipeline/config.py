@@ -35,6 +35,12 @@ def snapshot_url() -> str:
     return os.environ.get("ROSTERING_SNAPSHOT_URL") or str(data_dir() / "snapshots")
 
 
+def csv_inbox_url() -> str:
+    """`ROSTERING_CSV_INBOX`: where CSV districts drop their packages (`<inbox>/<KEY>/*.zip`), a
+    folder or an object-store URL; default `<data>/inbox`."""
+    return os.environ.get("ROSTERING_CSV_INBOX") or str(data_dir() / "inbox")
+
+
 def dagster_home() -> Path:
     """`DAGSTER_HOME`, or `<data>/dagster_home`: CLI, demo and `make ui` share one instance."""
     home = os.environ.get("DAGSTER_HOME")

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from rostering_pipeline.defs import code_references
+from rostering_pipeline.defs.csv_inbox import csv_inbox
 from rostering_pipeline.defs.extract import extract_assets
 from rostering_pipeline.defs.freshness import district_freshness, fresh, fresh_check
 from rostering_pipeline.defs.jobs import roster_sync
@@ -18,7 +19,13 @@ defs = dg.Definitions(
     asset_checks=[fresh],
     jobs=[roster_sync, fresh_check, snapshot_sweep],
     schedules=[district_dispatcher, snapshot_sweep_daily],
-    sensors=[district_partitions_sensor, record_failed_runs, district_freshness, webhook_sensor],
+    sensors=[
+        district_partitions_sensor,
+        record_failed_runs,
+        district_freshness,
+        webhook_sensor,
+        csv_inbox,
+    ],
     resources=RESOURCES,
     # A district's steps run one after another in the run's own process: no process per step
     # (each would import the project again), and the worker's pid is the run's (defs/turns.py).

@@ -22,6 +22,8 @@ PARTITION_TAG = "dagster/partition"
 # The freshness sensor's job: it carries a district's partition but reads, never writes.
 FRESH_CHECK_JOB = "fresh_check"
 DISTRICT_TAGS = ("district", "rostering/mode", "rostering/provider")
+# What started a sensor's run: "webhook" or "csv_inbox".
+TRIGGER_TAG = "rostering/trigger"
 
 
 def requested_mode(run_config: Mapping) -> str:

@@ -29,9 +29,10 @@ import sqlalchemy as sa
 from rostering_pipeline.appdb.tables import sync_requests
 from rostering_pipeline.defs.code_references import here
 from rostering_pipeline.defs.jobs import roster_sync
-from rostering_pipeline.defs.partitions import district_partitions
 from rostering_pipeline.defs.resources import AppDatabase
 from rostering_pipeline.defs.run_config import sync_run_config, sync_tags
+from rostering_pipeline.defs.run_tags import TRIGGER_TAG
+from rostering_pipeline.defs.sensor_runs import missing_partitions, run_of_key
 from rostering_pipeline.districts import District, list_districts
 
 INTERVAL_ENV = "ROSTERING_WEBHOOK_INTERVAL_S"
@@ -40,7 +41,6 @@ TICK_S = 30
 # Consumed requests are kept this long for inspection; a replay of one is refused by the
 # timestamp window long before it is deleted.
 RETENTION = timedelta(days=7)
-TRIGGER_TAG = "rostering/trigger"
 SENSOR_NAME = "webhook_sync_requests"
 
 
@@ -90,7 +90,7 @@ def build_webhook_sensor(
             for district in list_districts(conn):
                 batch = awaiting.get(district.key, {"run_key": None, "ids": []})
                 if batch["run_key"] is not None:
-                    launched = _launched(context.instance, batch["run_key"])
+                    launched = run_of_key(context.instance, SENSOR_NAME, batch["run_key"])
                     if district.status == "active" and not launched:  # the same run, again
                         state.awaiting[district.key] = batch
                         run_requests.append(_delta_run(district, batch["run_key"]))
@@ -116,7 +116,7 @@ def build_webhook_sensor(
         return dg.SensorResult(
             run_requests=run_requests,
             cursor=state.dump(),
-            dynamic_partitions_requests=_missing_partitions(context.instance, run_requests),
+            dynamic_partitions_requests=missing_partitions(context.instance, run_requests),
         )
 
     return webhook_sync_requests
@@ -144,12 +144,6 @@ class _Cursor:
         return orjson.dumps({"last_run": self.last_run, "awaiting": self.awaiting}).decode()
 
 
-def _launched(instance: dg.DagsterInstance, run_key: str) -> bool:
-    """Whether the daemon launched this sensor's run of that key (it tags the run with both)."""
-    tags = {"dagster/run_key": run_key, "dagster/sensor_name": SENSOR_NAME}
-    return bool(instance.get_run_records(dg.RunsFilter(tags=tags), limit=1))
-
-
 def _delta_run(district: District, run_key: str) -> dg.RunRequest:
     return dg.RunRequest(
         run_key=run_key,  # the daemon launches one run per key, however often it is asked
@@ -171,18 +165,6 @@ def _consume(conn: sa.Connection, ids: list[int]) -> None:
             sync_requests.c.received_at < now - RETENTION,
         )
     )
-
-
-def _missing_partitions(
-    instance: dg.DagsterInstance, run_requests: list[dg.RunRequest]
-) -> list[dg.AddDynamicPartitionsRequest]:
-    """A district registered since the partitions were last synced still gets its run."""
-    missing = [
-        request.partition_key
-        for request in run_requests
-        if not instance.has_dynamic_partition(district_partitions.name, request.partition_key)
-    ]
-    return [district_partitions.build_add_request(missing)] if missing else []
 
 
 webhook_sensor = build_webhook_sensor(interval_from_env())

@@ -32,7 +32,7 @@ def test_every_definition_references_its_source_file_and_line():
         **{schedule.name: schedule.metadata for schedule in repository.schedule_defs},
         **{sensor.name: sensor.metadata for sensor in repository.sensor_defs},
     }
-    assert len(referenced) == 7 + 1 + 2 + 2 + 4
+    assert len(referenced) == 7 + 1 + 2 + 2 + 5
     for name, metadata in referenced.items():
         path, line = local_reference(metadata)
         assert path.is_relative_to(REPO / "rostering_pipeline"), name
