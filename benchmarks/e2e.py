@@ -1,11 +1,12 @@
 """One sync of one district through Dagster (`sync_in_process`: the `roster_sync` job executed in
 this process, so that the stages can be timed here), in a process of its own.
 
-    python -m benchmarks.e2e KEY --mode full|delta
+    python -m benchmarks.e2e KEY --mode full|delta [--package ZIP]   (ZIP: a CSV district's)
 
 Prints one JSON line (see benchmarks/child.py). Stages come from two sources: Dagster's event log
 (each step's start and success) and timers wrapped, in this process only, around the three calls
-that do the work inside the steps: the client's fetch, the validation gate and the reconciliation.
+that do the work inside the steps: the fetch (the REST client's, or the CSV package's read), the
+validation gate and the reconciliation.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import rostering_pipeline.defs.extract as extract_defs
 import rostering_pipeline.defs.reconcile as reconcile_defs
 from benchmarks.child import emit
 from rostering_pipeline.oneroster.client import OneRosterClient
+from rostering_pipeline.oneroster.csv_package import CsvPackage
 from rostering_pipeline.runner import instance, sync_in_process
 
 STAGES: dict[str, dict[str, float]] = defaultdict(dict)
@@ -39,6 +41,7 @@ def _timed(stage: str, call: Callable, name_of: Callable[..., str]) -> Callable:
 
 def instrument() -> None:
     OneRosterClient.fetch = _timed("fetch_s", OneRosterClient.fetch, lambda _c, e, **_: e.name)
+    CsvPackage.fetch = _timed("fetch_s", CsvPackage.fetch, lambda _p, e, **_: e.name)
     extract_defs.validate = _timed("validate_s", extract_defs.validate, lambda name, *_, **__: name)
     reconcile_defs.reconcile = _timed("reconcile_s", reconcile_defs.reconcile, lambda *_, **__: "")
 
@@ -69,12 +72,13 @@ def step_seconds(run_id: str) -> dict[str, float]:
 @click.command()
 @click.argument("district_key")
 @click.option("--mode", type=click.Choice(["full", "delta"]), default="full")
-def main(district_key: str, mode: str) -> None:
+@click.option("--package", help="A CSV district's package to load.")
+def main(district_key: str, mode: str, package: str | None) -> None:
     from rostering_pipeline.definitions import defs  # noqa: F401  (loaded before the clock starts)
 
     instrument()
     started = time.perf_counter()
-    outcome = sync_in_process(district_key, mode=mode)
+    outcome = sync_in_process(district_key, mode=mode, package=package)
     total = time.perf_counter() - started
     if not outcome.success:
         detail = step_failures(outcome.run_id) or outcome.message

@@ -5,7 +5,8 @@ day 0: project first sync, the cost of encrypting its snapshots (beside plaintex
 no-change re-sync (in-process, then through the CLI), floor twice, dlt twice, naive first load;
 day 1: project "next day" full sync, floor, naive per-row next day;
 day 2: project delta sync (the day's changes only);
-then the same district served as OneRoster 1.2 (its own provider process): project first sync.
+then the same district served as OneRoster 1.2 (its own provider process): project first sync;
+then the same district written as a OneRoster 1.1 CSV zip and loaded into a CSV district.
 The project always goes first on a day, so whatever the provider caches favours the baselines.
 """
 
@@ -34,6 +35,8 @@ class SizeResult:
     cli_no_change: dict | None = None  # `rostering-pipeline sync`: launched through the instance
     encryption: dict | None = None  # the first sync's snapshots written and read, encrypted or not
     first_sync_1_2: dict | None = None  # the same district served and synced as OneRoster 1.2
+    csv_write: dict | None = None  # the same district (day 0) written as a CSV zip
+    csv_first_sync: dict | None = None  # that zip loaded into a CSV district
 
     def baseline(self, scenario: str, name: str) -> dict | None:
         return self.baselines.get(scenario, {}).get(name)
@@ -85,4 +88,12 @@ def run_size(ws: Workspace, students: int, *, peers: bool, naive_max_rows: int, 
         ws.register(f"{key}-v1p2", provider.base_url, provider.token_url, version="1.2")
         log(f"{students:,} students: project {FIRST}, OneRoster 1.2")
         result.first_sync_1_2 = run_child("benchmarks.e2e", f"{key}-v1p2", "--mode", "full")
+    package = ws.data_dir / f"{key}.zip"
+    log(f"{students:,} students: CSV package written")
+    result.csv_write = run_child("benchmarks.csv_write", str(students), str(package))
+    ws.register_csv(f"{key}-csv")
+    log(f"{students:,} students: project {FIRST}, CSV package")
+    result.csv_first_sync = run_child(
+        "benchmarks.e2e", f"{key}-csv", "--mode", "full", "--package", str(package)
+    )
     return result

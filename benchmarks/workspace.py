@@ -86,3 +86,14 @@ class Workspace:
         with self.engine.begin() as conn:
             conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
             conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+
+    def register_csv(self, key: str) -> None:
+        """A district that sends OneRoster CSV packages, with the defaults of `districts add`."""
+        add_district(
+            self.engine,
+            key=key,
+            name=f"Benchmark district {key}",
+            source="csv",
+            client_secret=None,
+            box=SecretBox.from_env(),
+        )
