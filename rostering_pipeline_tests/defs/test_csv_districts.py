@@ -163,3 +163,46 @@ def _check(run_id: str, asset: str, name: str) -> dg.AssetCheckEvaluation:
         if evaluation.asset_key.to_user_string() == asset and evaluation.check_name == name:
             return evaluation
     raise AssertionError(f"no {name} check of {asset} in run {run_id}")
+
+
+def test_a_package_with_every_quirk_of_real_files_ends_in_the_same_rows(env, tmp_path):
+    """Through the run, not only the reader: BOM, CRLF, shuffled and vendor columns, blank
+    status and dateLastModified, TRUE/FALSE, 8/1/2026 dates, a folder inside the zip, 1.2."""
+    quirks = CsvQuirks(
+        bom=True,
+        crlf=True,
+        shuffled_columns=True,
+        blank_status=True,
+        bool_style="upper",
+        slashed_dates=True,
+        in_folder=True,
+    )
+    with serve_small("1.2") as server:
+        plain = write_package(server.district, tmp_path / "plain.zip", version="1.2")
+        quirky = write_package(server.district, tmp_path / "q.zip", version="1.2", quirks=quirks)
+    for key, package in (("plain", plain), ("quirky", quirky)):
+        add_csv_district(env, key)
+        outcome = load(key, package)
+        assert outcome.success, outcome.message
+    # blank dateLastModified: unknown, and so are the hashes that include it
+    differ = BOOKKEEPING | {"source_modified_at"}
+    for table in (*tables.ROSTER_TABLES.values(), tables.user_schools):
+        compared = [c for c in table.c if c.name not in differ]
+        rows = {key: district_rows(env, table, compared, key) for key in ("plain", "quirky")}
+        assert rows["plain"] == rows["quirky"], table.name
+
+
+def test_a_package_whose_rows_fail_the_checks_applies_nothing(env, tmp_path):
+    add_csv_district(env)
+    with serve_small() as server:
+        first = load("c1", write_package(server.district, tmp_path / "day0.zip"))
+        assert first.success, first.message
+        users = server.district.tables["users"]
+        for user in users.records[: len(users) // 4]:  # their enrollments now point nowhere
+            server.edit("users", user.sourcedId, sourcedId=f"gone-{user.sourcedId}")
+        broken = write_package(server.district, tmp_path / "broken.zip")
+    before = active(env, tables.users)
+    outcome = load("c1", broken)
+    assert (outcome.success, outcome.exit_code) == (False, 3)
+    assert "known_reference" in outcome.message
+    assert active(env, tables.users) == before
