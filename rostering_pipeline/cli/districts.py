@@ -450,6 +450,8 @@ def _when(moment: datetime | None) -> str:
 
 
 def _credentials(district: registry.District) -> str:
+    if district.source == "csv":
+        return "none (csv files)"
     if not district.has_client_secret:
         return "no secret"
     return {None: "untested", True: "ok", False: "rejected"}[district.credentials_ok]

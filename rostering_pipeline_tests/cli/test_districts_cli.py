@@ -465,6 +465,8 @@ def test_a_csv_district_has_no_endpoint_credentials_or_scheduled_pulls(engine):
     shown = ok("districts", "show", "lake")
     assert "source: csv" in shown and "client secret" not in shown
     assert "CSV district" in dispatch.why_not_scheduled(lake)
+    (listed,) = [line for line in ok("districts", "list").splitlines() if line.startswith("lake")]
+    assert "none (csv files)" in listed and listed.split()[-2:] == ["-", "-"]  # no next runs
 
     given = refused(
         "districts", "add", "lake2", "--name", "L", "--source", "csv",
