@@ -104,38 +104,49 @@ def write_package(
     quirks: CsvQuirks = CsvQuirks(),
 ) -> Path:
     """The district as it stands (`district.day`) as a zip at `out`: every record (bulk), or
-    only those changed on or after `delta_since_day` (delta; removed records are not in it)."""
+    only those changed on or after `delta_since_day` (delta; removed records are not in it).
+    Rows stream into the zip as they are made: a large district is never held twice."""
     since = day_stamp(district.spec, delta_since_day) if delta_since_day is not None else None
-    mode = "delta" if since is not None else "bulk"
+    bulk = since is None
     style = WireStyle("", Quirks(extra_fields=False), version)
     tables = ("orgs", "academicSessions", "courses", "classes", "users", "enrollments")
-    files: dict[str, list[list[str]]] = {}
-    kept_users: set[str] = set()
-    for table in tables:
-        if table == "courses" and quirks.no_courses:
-            continue
-        shape = shaper(table, style)
-        records = [shape(r) for r in _changed(district.tables[table].records, since)]
-        if quirks.truncate_users is not None and table == "users":
-            records = records[: int(len(records) * quirks.truncate_users)]
-            kept_users = {r["sourcedId"] for r in records}
-        elif quirks.truncate_users is not None and table == "enrollments":
-            records = [r for r in records if r["user"]["sourcedId"] in kept_users]
-        headers = _USERS_1_2 if version == "1.2" and table == "users" else _HEADERS_1_1[table]
-        files[table] = _rows(records, headers, quirks, bulk=since is None)
-        if version == "1.2" and table == "users":
-            files["roles"] = _rows(_roles(records), _ROLES_1_2, quirks, bulk=since is None)
-    manifest = [["propertyName", "value"], ["manifest.version", "1.0"],
-                ["oneroster.version", version]]  # fmt: skip
-    for name in sorted({*tables, *_OTHER_FILES, *(("roles",) if version == "1.2" else ())}):
-        manifest.append([f"file.{name}", mode if name in files else "absent"])
-    manifest += [["source.systemName", "rostering_pipeline dev-provider"]]
-    files["manifest"] = manifest
-    out.parent.mkdir(parents=True, exist_ok=True)
+    written: list[str] = []
+    kept_users: set[str] | None = None  # with truncate_users: the users the file keeps
+    roles: list[dict[str, Any]] = []
     folder = f"oneroster_{version.replace('.', 'p')}/" if quirks.in_folder else ""
+    out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, rows in files.items():
-            archive.writestr(f"{folder}{name}.csv", _encode(rows, quirks))
+
+        def write(name: str, headers: tuple[str, ...], records: Iterable[dict]) -> None:
+            _write_csv(archive, f"{folder}{name}.csv", headers, records, quirks, bulk=bulk)
+            written.append(name)
+
+        for table in tables:
+            if table == "courses" and quirks.no_courses:
+                continue
+            shape = shaper(table, style)
+            records: Iterable[dict] = (
+                shape(r) for r in _changed(district.tables[table].records, since)
+            )
+            if quirks.truncate_users is not None and table == "users":
+                users = list(records)
+                records = users[: int(len(users) * quirks.truncate_users)]
+                kept_users = {r["sourcedId"] for r in records}
+            elif kept_users is not None and table == "enrollments":
+                records = (r for r in records if r["user"]["sourcedId"] in kept_users)
+            if version == "1.2" and table == "users":
+                records = _collecting_roles(records, roles)
+                write(table, _USERS_1_2, records)
+                write("roles", _ROLES_1_2, roles)
+            else:
+                write(table, _HEADERS_1_1[table], records)
+        mode = "bulk" if bulk else "delta"
+        manifest = [("manifest.version", "1.0"), ("oneroster.version", version)]
+        for name in sorted({*tables, *_OTHER_FILES, *(("roles",) if version == "1.2" else ())}):
+            manifest.append((f"file.{name}", mode if name in written else "absent"))
+        manifest.append(("source.systemName", "rostering_pipeline dev-provider"))
+        with _text(archive, f"{folder}manifest.csv", quirks) as text:
+            _writer(text, quirks).writerows([("propertyName", "value"), *manifest])
     return out
 
 
@@ -143,16 +154,38 @@ def _changed(records: Iterable[Record], since: str | None) -> Iterator[Record]:
     return iter(records) if since is None else (r for r in records if r.dateLastModified >= since)
 
 
-def _rows(
-    records: list[dict[str, Any]], headers: tuple[str, ...], quirks: CsvQuirks, *, bulk: bool
-) -> list[list[str]]:
+def _collecting_roles(users: Iterable[dict], roles: list[dict]) -> Iterator[dict]:
+    """The users as they go by, with 1.2's roles.csv rows gathered from their roles lists."""
+    for user in users:
+        roles.extend(_roles([user]))
+        yield user
+
+
+def _write_csv(
+    archive: zipfile.ZipFile,
+    name: str,
+    headers: tuple[str, ...],
+    records: Iterable[dict[str, Any]],
+    quirks: CsvQuirks,
+    *,
+    bulk: bool,
+) -> None:
     order = list(headers)
     if quirks.shuffled_columns:
         order = [*reversed(order), *_VENDOR_COLUMNS]
-    rows = [order]
-    for record in records:
-        rows.append([_cell(record, header, quirks, bulk=bulk) for header in order])
-    return rows
+    with _text(archive, name, quirks) as text:
+        writer = _writer(text, quirks)
+        writer.writerow(order)
+        writer.writerows([_cell(r, h, quirks, bulk=bulk) for h in order] for r in records)
+
+
+def _text(archive: zipfile.ZipFile, name: str, quirks: CsvQuirks) -> io.TextIOWrapper:
+    encoding = "utf-8-sig" if quirks.bom else "utf-8"
+    return io.TextIOWrapper(archive.open(name, "w"), encoding=encoding, newline="")
+
+
+def _writer(text: io.TextIOWrapper, quirks: CsvQuirks) -> Any:
+    return csv.writer(text, lineterminator="\r\n" if quirks.crlf else "\n")
 
 
 def _cell(record: dict[str, Any], header: str, quirks: CsvQuirks, *, bulk: bool) -> str:
@@ -197,9 +230,3 @@ def _roles(users: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 }
             )
     return rows
-
-
-def _encode(rows: list[list[str]], quirks: CsvQuirks) -> bytes:
-    text = io.StringIO()
-    csv.writer(text, lineterminator="\r\n" if quirks.crlf else "\n").writerows(rows)
-    return text.getvalue().encode("utf-8-sig" if quirks.bom else "utf-8")
