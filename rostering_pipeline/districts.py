@@ -361,6 +361,23 @@ def held_syncs(bind: sa.Engine | sa.Connection) -> dict[str, HeldSync]:
     }
 
 
+def applied_after_hold(bind: sa.Engine | sa.Connection, district_id: int) -> str | None:
+    """The Dagster run that applied a roster after the district's latest held sync, if one did
+    (a held file approved now would apply an older roster over it); None otherwise."""
+    runs = sync_runs
+    latest = {
+        status: sa.select(sa.func.max(runs.c.id))
+        .where(runs.c.district_id == district_id, runs.c.status == status)
+        .scalar_subquery()
+        for status in ("held", "succeeded")
+    }
+    query = sa.select(runs.c.dagster_run_id).where(
+        runs.c.id == latest["succeeded"], latest["succeeded"] > latest["held"]
+    )
+    with _transaction(bind) as conn:
+        return conn.execute(query).scalar_one_or_none()
+
+
 # --- writing -----------------------------------------------------------------------------------
 
 

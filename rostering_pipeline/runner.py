@@ -16,7 +16,8 @@ from rostering_pipeline.defs.resources import AppDatabase
 from rostering_pipeline.defs.run_config import sync_run_config, sync_tags
 from rostering_pipeline.defs.run_tags import PARTITION_TAG
 from rostering_pipeline.defs.turns import runs_in_progress
-from rostering_pipeline.districts import District, get_district
+from rostering_pipeline.districts import District, applied_after_hold, get_district
+from rostering_pipeline.errors import BadInput
 from rostering_pipeline.outcomes import exit_code_for
 
 # The embedded instance: SQLite storage in the home itself, runs launched at once with their
@@ -76,7 +77,7 @@ def instance() -> dg.DagsterInstance:
 
 
 def prepare_sync(
-    district_key: str, mode: str, package: str | None = None
+    district_key: str, mode: str, package: str | None = None, approve_deactivations: int = 0
 ) -> tuple[District, dg.DagsterInstance, str]:
     """The district (a mode its status forbids, or a CSV package that cannot be read, is refused
     before anything is launched), the instance, which knows the district's partition, and the
@@ -84,6 +85,14 @@ def prepare_sync(
     with AppDatabase().engine().connect() as conn:
         district = get_district(conn, district_key)
     checked = check_request(district, mode, package)
+    if package and approve_deactivations:
+        later = applied_after_hold(AppDatabase().engine(), district.id)
+        if later is not None:
+            raise BadInput(
+                f"nothing launched: run {later} applied a roster of '{district.key}' after its "
+                "last held sync; approving a held file now would apply an older roster over it "
+                "(import a newer file instead)"
+            )
     dagster = instance()
     if not dagster.has_dynamic_partition("district", district.key):
         dagster.add_dynamic_partitions("district", [district.key])
@@ -110,7 +119,7 @@ def run_sync(
     # Dagster's workspace machinery is slow to import: only when a sync runs.
     from rostering_pipeline.platform.launch import code_location, submit_partition_run, wait_for_run
 
-    district, dagster, tag_mode = prepare_sync(district_key, mode, package)
+    district, dagster, tag_mode = prepare_sync(district_key, mode, package, approve_deactivations)
     if notify:
         for busy in runs_in_progress(dagster, district.key):
             notify(f"'{district.key}': run {busy.run_id} is in progress; this sync waits its turn")
@@ -166,7 +175,7 @@ def sync_in_process(
     each stage in the process that runs it, and the tests of the pipeline; the CLI launches."""
     from rostering_pipeline.definitions import defs
 
-    district, dagster, tag_mode = prepare_sync(district_key, mode, package)
+    district, dagster, tag_mode = prepare_sync(district_key, mode, package, approve_deactivations)
     result = defs.resolve_job_def("roster_sync").execute_in_process(
         instance=dagster,
         partition_key=district.key,

@@ -47,19 +47,20 @@ def sync(key: str, mode: str, approve_deactivations: int, timeout_s: float | Non
 
 @click.command("import")
 @click.argument("key")
-@click.argument("package", type=click.Path(path_type=Path))
+@click.argument("package")
 @click.option("--mode", type=click.Choice(["full", "preview"]), default="full", show_default=True)
 @approve_option
 @timeout_option
 def import_package(
-    key: str, package: Path, mode: str, approve_deactivations: int, timeout_s: float | None
+    key: str, package: str, mode: str, approve_deactivations: int, timeout_s: float | None
 ) -> None:
-    """Load PACKAGE (a OneRoster CSV zip, or a folder of CSV files) into CSV district KEY: a run
-    of roster_sync through the Dagster instance, like `sync`. Its manifest says bulk (a full
-    sync, under the guard) or delta. Exit 2 when the package cannot be read, nothing applied."""
-    _run_and_report(
-        key, mode, approve_deactivations, timeout_s, package=str(package.expanduser().resolve())
-    )
+    """Load PACKAGE (a OneRoster CSV zip, a folder of CSV files, or a zip's object-store URL)
+    into CSV district KEY: a run of roster_sync through the Dagster instance, like `sync`. Its
+    manifest says bulk (a full sync, under the guard) or delta. Exit 2 when the package cannot
+    be read, nothing applied."""
+    # The run may start elsewhere: a local path made absolute, an object-store URL as given.
+    where = package if "://" in package else str(Path(package).expanduser().resolve())
+    _run_and_report(key, mode, approve_deactivations, timeout_s, package=where)
 
 
 def _run_and_report(

@@ -56,43 +56,68 @@ def csv_inbox(context: dg.SensorEvaluationContext, app_db: AppDatabase) -> dg.Se
     for district in list_districts(app_db.engine()):
         if district.source != "csv":
             continue
-        launched = cursor.launched.pop(district.key, None)
-        if launched is not None:
-            file, run_key = _file(launched["file"]), launched["run_key"]
-            record = run_of_key(context.instance, SENSOR_NAME, run_key)
-            if record is None or record.dagster_run.status not in _FINISHED:
-                cursor.launched[district.key] = launched  # its next file waits for this run
-                if record is None:  # not launched yet: the same run key, asked for again
-                    run_requests.append(_load_run(district, file, run_key))
-                continue
-            _settle(context, inbox, file, record.dagster_run)
-        waiting = inbox.files(district.key)
-        sizes.update({file.location: file.size for file in waiting})
-        if not waiting or district.status not in ("active", "preview"):
-            continue  # paused or purged: its files wait
-        oldest = waiting[0]
-        if cursor.sizes.get(oldest.location) != oldest.size:
-            context.log.info(f"'{district.key}': {oldest.name} is new or still being written")
+        try:  # one district's trouble (a listing, a move) never stalls the others
+            request = _tick_district(context, inbox, cursor, district, sizes)
+        except Exception as exc:
+            first_line = (str(exc).strip().splitlines() or [""])[0]
+            context.log.error(f"'{district.key}': {type(exc).__name__}: {first_line}")
             continue
-        run_key = f"{district.key}:{oldest.name}:{inbox.checksum(oldest)}"
-        earlier = run_of_key(context.instance, SENSOR_NAME, run_key)
-        if earlier is not None:  # the daemon would not launch that run key again
-            moved = inbox.settle(oldest, succeeded=True)
-            reason = (
-                f"the same file (name and checksum) was loaded by run {earlier.dagster_run.run_id}"
-            )
-            inbox.write_reason(moved, reason)
-            context.log.info(f"'{district.key}': {oldest.name} skipped: {reason}")
-            continue
-        cursor.launched[district.key] = {"run_key": run_key, "file": _file_state(oldest)}
-        run_requests.append(_load_run(district, oldest, run_key))
-        context.log.info(f"'{district.key}': loading {oldest.name} ({oldest.size:,} bytes)")
+        if request is not None:
+            run_requests.append(request)
     cursor.sizes = sizes
     return dg.SensorResult(
         run_requests=run_requests,
         cursor=cursor.dump(),
         dynamic_partitions_requests=missing_partitions(context.instance, run_requests),
     )
+
+
+def _tick_district(
+    context: dg.SensorEvaluationContext,
+    inbox: Inbox,
+    cursor: _Cursor,
+    district: District,
+    sizes: dict[str, int],
+) -> dg.RunRequest | None:
+    """The district's run to request this tick, if any; settles its last file first."""
+    launched = cursor.launched.pop(district.key, None)
+    if launched is not None:
+        file, run_key = _file(launched["file"]), launched["run_key"]
+        record = run_of_key(context.instance, SENSOR_NAME, run_key)
+        if record is None or record.dagster_run.status not in _FINISHED:
+            cursor.launched[district.key] = launched  # its next file waits for this run
+            # not launched yet: the same run key, asked for again (the daemon launches once)
+            return _load_run(district, file, run_key) if record is None else None
+        _settle(context, inbox, file, run_key, record.dagster_run)
+    waiting = inbox.files(district.key)
+    sizes.update({file.location: file.size for file in waiting})
+    if not waiting or district.status not in ("active", "preview"):
+        return None  # paused or purged: its files wait
+    oldest = waiting[0]
+    if cursor.sizes.get(oldest.location) != oldest.size:
+        context.log.info(f"'{district.key}': {oldest.name} is new or still being written")
+        return None
+    run_key = f"{district.key}:{oldest.name}:{inbox.checksum(oldest)}"
+    earlier = run_of_key(context.instance, SENSOR_NAME, run_key)
+    if earlier is not None:  # the daemon would not launch that run key again
+        _redelivered(context, inbox, oldest, earlier.dagster_run)
+        return None
+    cursor.launched[district.key] = {"run_key": run_key, "file": _file_state(oldest)}
+    context.log.info(f"'{district.key}': loading {oldest.name} ({oldest.size:,} bytes)")
+    return _load_run(district, oldest, run_key)
+
+
+def _redelivered(
+    context: dg.SensorEvaluationContext, inbox: Inbox, file: InboxFile, earlier: dg.DagsterRun
+) -> None:
+    """A file (same name and checksum) that already made a run: it never makes another."""
+    if earlier.status not in _FINISHED:
+        return  # that run is loading it still (a cursor reset): settled when it ends
+    succeeded = earlier.status == dg.DagsterRunStatus.SUCCESS
+    outcome = "was loaded by" if succeeded else "failed in"
+    reason = f"the same file (name and checksum) {outcome} run {earlier.run_id}; not run again"
+    inbox.write_reason(inbox.settle(file, succeeded=succeeded), reason)
+    context.log.info(f"'{file.district}': {file.name}: {reason}")
 
 
 def _load_run(district: District, file: InboxFile, run_key: str) -> dg.RunRequest:
@@ -106,13 +131,21 @@ def _load_run(district: District, file: InboxFile, run_key: str) -> dg.RunReques
 
 
 def _settle(
-    context: dg.SensorEvaluationContext, inbox: Inbox, file: InboxFile, run: dg.DagsterRun
+    context: dg.SensorEvaluationContext,
+    inbox: Inbox,
+    file: InboxFile,
+    run_key: str,
+    run: dg.DagsterRun,
 ) -> None:
-    """Moves the file of an ended run to processed/ or failed/, with the run's outcome."""
+    """Moves the file of an ended run to processed/ or failed/, with the run's outcome; a file
+    replaced under the same name meanwhile is a new file, left for its own run."""
     from rostering_pipeline.runner import outcome_of  # Dagster's run reporting: on demand
 
     if not inbox.exists(file):
         return  # moved by someone else meanwhile
+    if not run_key.endswith(f":{inbox.checksum(file)}"):
+        context.log.info(f"'{file.district}': {file.name} was replaced during run {run.run_id}")
+        return
     outcome = outcome_of(context.instance, run)
     moved = inbox.settle(file, succeeded=outcome.success)
     if outcome.success:

@@ -16,6 +16,7 @@ import io
 import re
 import time
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -58,7 +59,7 @@ class Manifest:
 
     def mode_of(self, csv_file: CsvFile) -> str:
         """A file the manifest does not mention is absent: the entity is left as it is."""
-        return self.modes.get(csv_file.name, "absent")
+        return self.modes.get(csv_file.name.casefold(), "absent")
 
     def entity_modes(self) -> dict[str, str]:
         """entity -> bulk | delta | absent."""
@@ -139,7 +140,9 @@ class CsvPackage:
             raise PackageError(f"{self.label}: no {MANIFEST}; is this a OneRoster CSV package?")
         properties: dict[str, str] = {}
         for _row_number, row in self._rows(MANIFEST, ("propertyName", "value")):
-            name, value = row["propertyName"].strip(), row["value"].strip()
+            name, value = row["propertyName"].strip().casefold(), row["value"].strip()
+            if name in properties:
+                raise PackageError(f"{MANIFEST}: {name} is given twice")
             if name:
                 properties[name] = value
         version = properties.get(VERSION_PROPERTY, "")
@@ -156,7 +159,7 @@ class CsvPackage:
             if mode not in PROCESSING_MODES:
                 expected = ", ".join(PROCESSING_MODES)
                 raise PackageError(f"{MANIFEST}: {name} is {value!r}; expected one of {expected}")
-            modes[name.removeprefix(FILE_PROPERTY)] = mode
+            modes[name.removeprefix(FILE_PROPERTY)] = mode  # names in any case, as files
         return Manifest(version, modes)
 
     def _check_files(self) -> None:
@@ -170,6 +173,18 @@ class CsvPackage:
                     "file.roles is absent"
                 )
             needed.append(ROLES_1_2)
+        delta_people = [
+            f.filename
+            for f in (FILES["1.2"]["users"], ROLES_1_2)
+            if manifest.version == "1.2" and manifest.mode_of(f) == "delta"
+        ]
+        if delta_people:
+            # A delta roles.csv lists only changed roles: the rest of a user's schools and roles
+            # are not in the package, and guessing them would rewrite the user's links.
+            raise PackageError(
+                f"{MANIFEST}: {' and '.join(delta_people)} as delta files are not supported in "
+                "OneRoster 1.2 packages; send users.csv and roles.csv as bulk files"
+            )
         for csv_file in needed:
             if not self._members.has(csv_file.filename):
                 raise PackageError(
@@ -177,7 +192,11 @@ class CsvPackage:
                     f"{manifest.mode_of(csv_file)}, but the package has no {csv_file.filename}"
                 )
             with self._open_text(csv_file.filename) as text:
-                _header_positions(csv_file.filename, _reader(text), csv_file.required)
+                try:
+                    _header_positions(csv_file.filename, _reader(text), csv_file.required)
+                except _UNREADABLE_MEMBER as exc:
+                    message = f"{csv_file.filename}: cannot be read from the zip ({exc})"
+                    raise PackageError(message) from None
 
     def _records(self, csv_file: CsvFile) -> Iterator[list[dict[str, Any]]]:
         """The file's rows as REST-shaped records, in batches."""
@@ -223,12 +242,12 @@ class CsvPackage:
         """(row number, {header: value}) for the columns read; row 1 is the header."""
         wanted = tuple(csv_file.columns) if csv_file else required
         with self._open_text(filename) as text:
-            reader = _reader(text)
-            positions = _header_positions(filename, reader, required)
-            width = len(positions.pop(_WIDTH))
-            picks = [(name, positions[name]) for name in wanted if name in positions]
             row_number = 1
             try:
+                reader = _reader(text)
+                positions = _header_positions(filename, reader, required)
+                width = len(positions.pop(_WIDTH))
+                picks = [(name, positions[name]) for name in wanted if name in positions]
                 for row in reader:
                     row_number += 1
                     if not row or row == [""]:
@@ -247,18 +266,22 @@ class CsvPackage:
                     yield row_number, values
             except csv.Error as exc:
                 raise PackageError(f"{filename}, row {row_number + 1}: {exc}") from None
+            except _UNREADABLE_MEMBER as exc:
+                raise PackageError(f"{filename}: cannot be read from the zip ({exc})") from None
 
     def _open_text(self, filename: str) -> IO[str]:
         """Bytes that are not UTF-8 come through as lone surrogates, so that the row and column
         holding them can be named (a decoder error would name neither)."""
-        return io.TextIOWrapper(
-            self._members.open(filename),
-            encoding="utf-8-sig",
-            errors="surrogateescape",
-            newline="",
-        )
+        try:
+            member = self._members.open(filename)
+        except _UNREADABLE_MEMBER as exc:  # encrypted, or compressed in a way zipfile lacks
+            raise PackageError(f"{filename}: cannot be read from the zip ({exc})") from None
+        return io.TextIOWrapper(member, encoding="utf-8-sig", errors="surrogateescape", newline="")
 
 
+# What zipfile raises for a member it cannot give: a bad CRC or a truncated member, an
+# encrypted one, a compression method it lacks (Deflate64, as Windows writes large zips).
+_UNREADABLE_MEMBER = (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError, zlib.error)
 _WIDTH = "\x00width"  # a key no header has: the header's own width, carried with the positions
 
 

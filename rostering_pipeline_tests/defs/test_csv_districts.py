@@ -206,3 +206,27 @@ def test_a_package_whose_rows_fail_the_checks_applies_nothing(env, tmp_path):
     assert (outcome.success, outcome.exit_code) == (False, 3)
     assert "known_reference" in outcome.message
     assert active(env, tables.users) == before
+
+
+def test_a_held_file_is_not_approved_once_a_later_roster_applied(env, tmp_path):
+    add_csv_district(env)
+    with serve_small() as server:
+        district = server.district
+        assert load("c1", write_package(district, tmp_path / "day0.zip")).success
+        cut = write_package(district, tmp_path / "cut.zip", quirks=CsvQuirks(truncate_users=0.5))
+        held = load("c1", cut)
+        assert held.exit_code == 4
+        server.advance_day()
+        assert load("c1", write_package(district, tmp_path / "day1.zip")).success
+    total = int(held.message.split("--approve-deactivations ")[1].split("`")[0])
+    with pytest.raises(BadInput, match="approving a held file now would apply an older roster"):
+        load("c1", cut, approve_deactivations=total)
+
+
+def test_a_package_named_by_url_loads(env, tmp_path):
+    add_csv_district(env)
+    with serve_small() as server:
+        package = write_package(server.district, tmp_path / "day0.zip")
+    outcome = load("c1", f"file://{package}")
+    assert outcome.success, outcome.message
+    assert active(env, tables.users) > 0

@@ -181,3 +181,37 @@ def test_files_of_paused_and_rest_districts_wait(env, inbox):
     set_status(env, "c1", "active")
     daemon.tick()
     assert len(daemon.launched) == 1
+
+
+def test_a_redelivered_failed_file_and_a_file_replaced_during_its_run(env, inbox):
+    district = generate(DistrictSpec(seed=3, schools=3, students=300))
+    daemon = Daemon(env)
+    (inbox / "notes.zip").write_text("<html>Session expired</html>")
+    daemon.tick(), daemon.tick(), daemon.tick()
+    shutil.copy(inbox / "failed" / "notes.zip", inbox / "notes.zip")  # sent again, unchanged
+    daemon.tick(), daemon.tick()
+    assert len(daemon.launched) == 1  # never run twice...
+    (again,) = (inbox / "failed").glob("*-notes.zip.reason.txt")  # ...and not called loaded
+    assert "failed in run" in again.read_text()
+
+    drop(district, inbox, "nightly.zip")
+    daemon.tick(), daemon.tick()  # nightly.zip's run happens in this tick
+    advance_day(district)
+    drop(district, inbox, "nightly.zip")  # the next night's file, under the same name
+    daemon.tick()  # the first run's file is gone: the new one is not moved in its place
+    assert (inbox / "nightly.zip").exists()
+    assert not (inbox / "processed" / "nightly.zip").exists()
+    daemon.tick()
+    assert len(daemon.launched) == 3  # the replacement made its own run
+    daemon.tick()
+    assert (inbox / "processed" / "nightly.zip").exists()
+
+
+def test_one_districts_trouble_does_not_stall_the_others(env, inbox):
+    district = generate(DistrictSpec(seed=3, schools=3, students=300))
+    add_csv_district(env, "c0")  # listed before c1
+    (inbox.parent / "c0").write_text("a file where the district's folder should be")
+    drop(district, inbox, "day0.zip")
+    daemon = Daemon(env)
+    daemon.tick(), daemon.tick()
+    assert len(daemon.launched) == 1

@@ -223,3 +223,44 @@ def _package(
         for name, content in files.items():
             archive.writestr(name, content)
     return path
+
+
+def test_manifest_names_are_read_in_any_case_and_once(tmp_path):
+    orgs = {"orgs.csv": "sourcedId,name,type\ns1,A,school\n"}
+    package = _package(tmp_path, orgs, Orgs="BULK")
+    with open_package(package) as opened:
+        assert opened.mode_of(ENTITIES["orgs"]) == "bulk"
+        assert len(opened.fetch(ENTITIES["orgs"]).frame) == 1
+    twice = tmp_path / "twice"
+    twice.mkdir()
+    path = _package(twice, orgs, orgs="bulk", ORGS="absent")
+    with pytest.raises(PackageError, match=r"file\.orgs is given twice"), open_package(path):
+        pass
+
+
+def test_a_1_2_delta_of_users_or_roles_is_refused_rather_than_guessed(tmp_path):
+    """A delta roles.csv lists only changed roles: a user's other schools are not there."""
+    files = {
+        "users.csv": "sourcedId,givenName,familyName\nu1,Ann,Lee\n",
+        "roles.csv": "userSourcedId,roleType,role,orgSourcedId\nu2,primary,student,s1\n",
+    }
+    package = _package(tmp_path, files, version="1.2", users="delta", roles="delta")
+    refused = pytest.raises(PackageError, match=r"users\.csv and roles\.csv as delta files")
+    with refused, open_package(package):
+        pass
+
+
+def test_a_damaged_zip_member_is_one_line(tmp_path):
+    path = tmp_path / "damaged.zip"
+    body = "sourcedId,name,type\n" + "".join(f"s{i},School {i},school\n" for i in range(200))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        manifest = "propertyName,value\noneroster.version,1.1\nfile.orgs,bulk\n"
+        archive.writestr("manifest.csv", manifest)
+        archive.writestr("orgs.csv", body)
+    data = bytearray(path.read_bytes())
+    at = data.index(b"School 150")
+    data[at : at + 6] = b"Scho0l"  # the stored bytes no longer match their CRC
+    path.write_bytes(bytes(data))
+    refused = pytest.raises(PackageError, match=r"orgs\.csv: cannot be read from the zip")
+    with refused, open_package(path) as opened:
+        opened.fetch(ENTITIES["orgs"])
