@@ -118,8 +118,6 @@ class DistrictSettings:
             )
         if self.auth_method == "oauth2" and not self.token_url:
             raise BadInput("oauth2 needs a token URL (--token-url)")
-        if self.status not in SETTABLE_STATUSES:
-            raise BadInput(f"status {self.status!r} is not one of {', '.join(SETTABLE_STATUSES)}")
         return dataclasses.replace(
             self._validated_common(),
             client_id=self.client_id.strip(),
@@ -148,6 +146,8 @@ class DistrictSettings:
         return self._validated_common()
 
     def _validated_common(self) -> DistrictSettings:
+        if self.status not in SETTABLE_STATUSES:
+            raise BadInput(f"status {self.status!r} is not one of {', '.join(SETTABLE_STATUSES)}")
         _check_cron("schedule", self.schedule)
         if self.delta_schedule is not None:
             _check_cron("delta schedule", self.delta_schedule)
@@ -390,7 +390,7 @@ def add_district(
     **fields: Any,
 ) -> District:
     """A new district from the fields of DistrictSettings (key, name, base_url, client_id, ...)."""
-    settings = _new_settings(fields).validated()
+    settings = new_settings(**fields)
     if settings.source == "csv":
         if client_secret is not None or webhook_secret is not None:
             raise BadInput("a CSV district has no client or webhook secret")
@@ -413,7 +413,9 @@ def add_district(
         return get_district(conn, settings.key)
 
 
-def _new_settings(fields: dict[str, Any]) -> DistrictSettings:
+def new_settings(**fields: Any) -> DistrictSettings:
+    """A new district's settings, validated (BadInput naming the first thing wrong): what
+    `add_district` stores, checked before anything else is asked for."""
     unknown = sorted(set(fields) - set(SETTINGS_FIELDS))
     if unknown:
         raise BadInput(f"unknown district setting {', '.join(unknown)}")
@@ -423,7 +425,7 @@ def _new_settings(fields: dict[str, Any]) -> DistrictSettings:
     missing = [name for name in required if fields.get(name) is None]
     if missing:
         raise BadInput(f"a new district needs {', '.join(missing)}")
-    return DistrictSettings(**fields)
+    return DistrictSettings(**fields).validated()
 
 
 def update_district(

@@ -560,3 +560,12 @@ def test_rotate_secrets_rebinds_ciphertexts_from_before_the_binding(engine, box)
     assert is_bound(north.client_secret_ciphertext) and is_bound(north.webhook_secret_ciphertext)
     assert registry.client_secret(north, box) == CLIENT_SECRET
     assert registry.webhook_secret(north, box) == WEBHOOK_SECRET
+
+
+def test_a_csv_districts_settings_are_checked_like_any_others():
+    csv = registry.DistrictSettings(key="lake", name="Lakeside", source="csv")
+    assert csv.validated().source == "csv"
+    for bad, message in (({"status": "live"}, "status 'live' is not one of"),
+                         ({"schedule": "nightly"}, "schedule")):  # fmt: skip
+        with pytest.raises(BadInput, match=message):
+            dataclasses.replace(csv, **bad).validated()

@@ -179,12 +179,8 @@ def add(key: str, client_secret_env: str | None, webhook_secret_env: str | None,
     stdin; a CSV district has none)."""
     settings = _settings_changes(options)
     webhook = webhook_secret_env and _secret_from_env(webhook_secret_env, "webhook secret")
-    rest = settings["source"] == "rest"
-    if rest:
-        for option, name in (("--base-url", "base_url"), ("--client-id", "client_id")):
-            if not settings.get(name):
-                raise BadInput(f"a REST district needs {option}")
-    elif client_secret_env:
+    rest = registry.new_settings(key=key, **settings).source == "rest"  # before the secret
+    if not rest and client_secret_env:
         raise BadInput("a CSV district has no client secret: leave out --client-secret-env")
     secret = _client_secret(client_secret_env) if rest else None
     box = SecretBox.from_env()

@@ -473,5 +473,6 @@ def test_a_csv_district_has_no_endpoint_credentials_or_scheduled_pulls(engine):
         "--base-url", "https://x.example.org", "--client-id", "c",
     )  # fmt: skip
     assert given == "a CSV district takes no --base-url, --client-id: its rosters come from files"
-    assert refused("districts", "add", "r", "--name", "R") == "a REST district needs --base-url"
+    missing = refused("districts", "add", "r", "--name", "R")
+    assert missing == "a REST district needs a base URL (--base-url)"
     assert "a CSV district" in refused("districts", "update", "lake", "--client-id", "c")
