@@ -213,10 +213,17 @@ def encryption_share(size: SizeResult) -> float | None:
     return e["encrypted_s"] / first["total_s"] if ok(e) and ok(first) else None
 
 
+def against_first_sync(
+    size: SizeResult, figures: dict | None, figure: str = "total_s"
+) -> float | None:
+    """`figures`' `figure` ÷ the same figure of the (REST 1.1) first sync of the district."""
+    first = size.project.get(FIRST)
+    return figures[figure] / first[figure] if ok(figures) and ok(first) else None
+
+
 def version_1_2_ratio(size: SizeResult) -> float | None:
     """The 1.2 first sync ÷ the 1.1 first sync of the same district."""
-    v12, v11 = size.first_sync_1_2, size.project.get(FIRST)
-    return v12["total_s"] / v11["total_s"] if ok(v12) and ok(v11) else None
+    return against_first_sync(size, size.first_sync_1_2)
 
 
 def version_1_2_lines(size: SizeResult) -> list[str]:
@@ -235,14 +242,12 @@ def version_1_2_lines(size: SizeResult) -> list[str]:
 
 def csv_ratio(size: SizeResult) -> float | None:
     """The CSV package's load ÷ the REST first sync of the same district."""
-    loaded, rest = size.csv_first_sync, size.project.get(FIRST)
-    return loaded["total_s"] / rest["total_s"] if ok(loaded) and ok(rest) else None
+    return against_first_sync(size, size.csv_first_sync)
 
 
 def csv_memory_ratio(size: SizeResult) -> float | None:
     """The CSV load's peak memory ÷ the REST first sync's."""
-    loaded, rest = size.csv_first_sync, size.project.get(FIRST)
-    return loaded["peak_mb"] / rest["peak_mb"] if ok(loaded) and ok(rest) else None
+    return against_first_sync(size, size.csv_first_sync, "peak_mb")
 
 
 def csv_lines(size: SizeResult) -> list[str]:

@@ -84,15 +84,14 @@ def prepare_sync(
     mode the run's tags name."""
     with AppDatabase().engine().connect() as conn:
         district = get_district(conn, district_key)
+        later = applied_after_hold(conn, district.id) if package and approve_deactivations else None
     checked = check_request(district, mode, package)
-    if package and approve_deactivations:
-        later = applied_after_hold(AppDatabase().engine(), district.id)
-        if later is not None:
-            raise BadInput(
-                f"nothing launched: run {later} applied a roster of '{district.key}' after its "
-                "last held sync; approving a held file now would apply an older roster over it "
-                "(import a newer file instead)"
-            )
+    if later is not None:
+        raise BadInput(
+            f"nothing launched: run {later} applied a roster of '{district.key}' after its "
+            "last held sync; approving a held file now would apply an older roster over it "
+            "(import a newer file instead)"
+        )
     dagster = instance()
     if not dagster.has_dynamic_partition("district", district.key):
         dagster.add_dynamic_partitions("district", [district.key])

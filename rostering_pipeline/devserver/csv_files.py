@@ -157,7 +157,7 @@ def _changed(records: Iterable[Record], since: str | None) -> Iterator[Record]:
 def _collecting_roles(users: Iterable[dict], roles: list[dict]) -> Iterator[dict]:
     """The users as they go by, with 1.2's roles.csv rows gathered from their roles lists."""
     for user in users:
-        roles.extend(_roles([user]))
+        roles.extend(_role_rows(user))
         yield user
 
 
@@ -213,20 +213,17 @@ def _cell(record: dict[str, Any], header: str, quirks: CsvQuirks, *, bulk: bool)
     return text
 
 
-def _roles(users: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """1.2's roles.csv rows from the users' roles lists."""
-    rows = []
-    for user in users:
-        for i, role in enumerate(user.get("roles", [])):
-            rows.append(
-                {
-                    "sourcedId": f"{user['sourcedId']}-r{i}",
-                    "status": user["status"],
-                    "dateLastModified": user["dateLastModified"],
-                    "user": user["sourcedId"],
-                    "roleType": role["roleType"],
-                    "role": role["role"],
-                    "org": role["org"]["sourcedId"],
-                }
-            )
-    return rows
+def _role_rows(user: dict[str, Any]) -> list[dict[str, Any]]:
+    """1.2's roles.csv rows of one user, from its roles list."""
+    return [
+        {
+            "sourcedId": f"{user['sourcedId']}-r{i}",
+            "status": user["status"],
+            "dateLastModified": user["dateLastModified"],
+            "user": user["sourcedId"],
+            "roleType": role["roleType"],
+            "role": role["role"],
+            "org": role["org"]["sourcedId"],
+        }
+        for i, role in enumerate(user.get("roles", []))
+    ]

@@ -87,13 +87,13 @@ class CsvPackage:
         """Every row of the entity's file as a normalized frame (empty for an absent file)."""
         started, clock_at = time.monotonic(), datetime.now(UTC)
         csv_file = self.file_for(entity)
-        absent = self.mode_of(entity) == "absent"
+        mode = self.mode_of(entity)
         tolerated = Tolerated()
         tables: list[pa.Table] = []
         received = batches = 0
         with_roles = csv_file.name == "users" and self.manifest.version == "1.2"
         roles = self._roles() if with_roles else None
-        for batch in () if absent else self._records(csv_file):
+        for batch in () if mode == "absent" else self._records(csv_file):
             if roles is not None:
                 for record in batch:
                     record["roles"] = roles.get(record.get("sourcedId"), [])
@@ -110,7 +110,6 @@ class CsvPackage:
                 )
             )
         frame = to_frame(entity, tables)
-        mode = self.mode_of(entity)
         stats = FetchStats(
             rows=len(frame),
             received=received,
@@ -245,8 +244,7 @@ class CsvPackage:
             row_number = 1
             try:
                 reader = _reader(text)
-                positions = _header_positions(filename, reader, required)
-                width = len(positions.pop(_WIDTH))
+                positions, width = _header_positions(filename, reader, required)
                 picks = [(name, positions[name]) for name in wanted if name in positions]
                 for row in reader:
                     row_number += 1
@@ -279,19 +277,30 @@ class CsvPackage:
         return io.TextIOWrapper(member, encoding="utf-8-sig", errors="surrogateescape", newline="")
 
 
+# Every header the bindings read (and the manifest's), by its case-folded spelling.
+_HEADER_SPELLINGS = {
+    name.casefold(): name
+    for name in {
+        "propertyName",
+        "value",
+        *ROLES_1_2.columns,
+        *(header for files in FILES.values() for f in files.values() for header in f.columns),
+    }
+}
 # What zipfile raises for a member it cannot give: a bad CRC or a truncated member, an
 # encrypted one, a compression method it lacks (Deflate64, as Windows writes large zips).
 _UNREADABLE_MEMBER = (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError, zlib.error)
-_WIDTH = "\x00width"  # a key no header has: the header's own width, carried with the positions
 
 
 def _reader(text: IO[str]) -> Any:
     return csv.reader(text, strict=True)
 
 
-def _header_positions(filename: str, reader: Any, required: tuple[str, ...]) -> dict[str, Any]:
-    """Header -> column position (headers matched trimmed and in any case); PackageError for a
-    missing required column or a header read twice."""
+def _header_positions(
+    filename: str, reader: Any, required: tuple[str, ...]
+) -> tuple[dict[str, int], int]:
+    """Header -> column position (headers matched trimmed and in any case), and the header's
+    width; PackageError for a missing required column or a header read twice."""
     try:
         header = next(reader, None)
     except csv.Error:
@@ -300,30 +309,20 @@ def _header_positions(filename: str, reader: Any, required: tuple[str, ...]) -> 
         raise PackageError(f"{filename}, row 1: the header is not UTF-8 text")
     if not header:
         raise PackageError(f"{filename}: empty file (no header row)")
-    positions: dict[str, Any] = {}
+    positions: dict[str, int] = {}
     seen: dict[str, int] = {}
     for at, name in enumerate(header):
         folded = name.strip().casefold()
         if folded in seen and folded:
             raise PackageError(f"{filename}, row 1: column {name.strip()!r} appears twice")
         seen[folded] = at
-    spelled = {name.casefold(): name for name in _all_headers()}
     for folded, at in seen.items():
-        if folded in spelled:
-            positions[spelled[folded]] = at
+        if folded in _HEADER_SPELLINGS:
+            positions[_HEADER_SPELLINGS[folded]] = at
     missing = [name for name in required if name not in positions]
     if missing:
         raise PackageError(f"{filename}, row 1: missing required column {', '.join(missing)}")
-    positions[_WIDTH] = header
-    return positions
-
-
-def _all_headers() -> set[str]:
-    headers = {"propertyName", "value", *ROLES_1_2.columns}
-    for files in FILES.values():
-        for csv_file in files.values():
-            headers.update(csv_file.columns)
-    return headers
+    return positions, len(header)
 
 
 def _iso_date(value: str) -> str:
