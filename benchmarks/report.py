@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 
 from benchmarks.scenarios import (
     BASELINES,
+    CLI_ROUNDS,
+    CLI_ROUNDS_UP_TO,
     DELTA,
     FIRST,
     NEXT_DAY,
@@ -15,6 +17,10 @@ from benchmarks.scenarios import (
 )
 
 GB3_MB = 3 * 1024
+# The 1,000-student no-change re-sync through the CLI before the run was forked from the CLI and
+# Dagster's SQLite storage reused its engines (RESULTS.md of commit 6f1c6c7): 10.9 s, of which
+# fetch, validate and reconcile took 1.0 s. Issue 16 asks for this fixed cost to be halved.
+SMALL_STUDENTS, SMALL_FIXED_COST_BEFORE_S = 1_000, 9.9
 APPLIED = ("/inserted", "/updated", "/deactivated", "/reactivated")
 
 
@@ -79,21 +85,43 @@ def project_table(size: SizeResult) -> list[str]:
     return lines
 
 
-def launch_cost(size: SizeResult) -> list[str]:
-    """What `rostering-pipeline sync` adds: the same no-change re-sync, launched through the
-    instance (a code server, a run worker), beside the in-process child seen from outside."""
+def work_s(p: dict) -> float:
+    """What a run does for its district: fetch, validate, reconcile (the rest is fixed cost)."""
+    st = stages(p)
+    return st["fetch"] + st["validate"] + st["reconcile"]
+
+
+def fixed_cost(size: SizeResult) -> dict[str, float] | None:
+    """The no-change re-sync through the CLI, and in process, less fetch, validate, reconcile."""
     cli, inside = size.cli_no_change, size.project.get(NO_CHANGE)
     if not (ok(cli) and ok(inside)):
-        return []
-    outside = inside["process_wall_s"]
-    return [
-        f"Through the CLI (`rostering-pipeline sync`, launched through the instance: a code server "
-        f"and a run worker), the no-change re-sync takes **{_s(cli['total_s'])} s**, against "
-        f"{_s(outside)} s for its in-process child seen from outside (interpreter start and "
-        f"imports included; {_s(inside['total_s'])} s for the job alone): launching costs "
-        f"{_s(cli['total_s'] - outside)} s.",
-        "",
+        return None
+    work = work_s(inside)
+    return {
+        "cli_s": cli["total_s"],
+        "work_s": work,
+        "cli_fixed_s": cli["total_s"] - work,
+        "job_fixed_s": inside["total_s"] - work,
+    }
+
+
+def fixed_cost_table(sizes: list[SizeResult]) -> list[str]:
+    lines = [
+        "| students | CLI sync s | fetch + validate + reconcile s | fixed cost through the CLI s "
+        "| fixed share | fixed cost of the job in process s |",
+        "|---:|---:|---:|---:|---:|---:|",
     ]
+    for size in sizes:
+        f = fixed_cost(size)
+        if f is None:
+            lines.append(f"| {size.students:,} | not measured |")
+            continue
+        lines.append(
+            f"| {size.students:,} | {_s(f['cli_s'])} | {_s(f['work_s'])} "
+            f"| **{_s(f['cli_fixed_s'])}** | {f['cli_fixed_s'] / f['cli_s']:.0%} "
+            f"| {_s(f['job_fixed_s'])} |"
+        )
+    return lines
 
 
 def entity_table(size: SizeResult) -> list[str]:
@@ -308,6 +336,9 @@ def targets(large: SizeResult, sizes: list[SizeResult]) -> list[tuple[str, bool 
     encrypted, share = encryption_ratio(large), encryption_share(large)
     v12 = version_1_2_ratio(large)
     csv_memory = csv_memory_ratio(large)
+    small = next((size for size in sizes if size.students == SMALL_STUDENTS), None)
+    small_fixed = fixed_cost(small) if small else None
+    fixed = small_fixed["cli_fixed_s"] if small_fixed else None
     return [
         ("large first sync ≤ 120 s", at_most(first_s, 120), f"{_s(first_s)} s"),
         ("large first sync within 3x of the floor", at_most(floor_first, 3), _x(floor_first)),
@@ -330,6 +361,12 @@ def targets(large: SizeResult, sizes: list[SizeResult]) -> list[tuple[str, bool 
             "encrypted snapshot write + read under 10 % of the first sync",
             at_most(share, 0.10),
             "—" if share is None else f"{share:.1%}",
+        ),
+        (
+            f"{SMALL_STUDENTS:,}-student CLI sync's fixed cost ≤ half of "
+            f"{SMALL_FIXED_COST_BEFORE_S} s (before, 6f1c6c7)",
+            at_most(fixed, SMALL_FIXED_COST_BEFORE_S / 2),
+            "—" if fixed is None else f"{fixed:,.1f} s",
         ),
         (
             "no process above 3 GB (sync, provider, PostgreSQL backends)",
@@ -378,6 +415,20 @@ def render(
         out += ["", *why_next_day_is_missed(large)]
     out += [
         "",
+        "## Fixed cost per run",
+        "",
+        "What a sync costs beyond fetching, validating and reconciling: launching, Dagster's "
+        "steps and event log, snapshot bookkeeping. *CLI sync* is `rostering-pipeline sync` of "
+        f"the no-change re-sync timed from outside (median of {CLI_ROUNDS} rounds up to "
+        f"{CLI_ROUNDS_UP_TO:,} students, one above): the code location loaded in the CLI, the "
+        "run created and submitted through the instance, executed by a worker forked from the "
+        "CLI. Fetch, validate and reconcile are the in-process run's timers for the same "
+        "scenario; the last column is that in-process run's total less the same work.",
+        "",
+        *fixed_cost_table(sizes),
+    ]
+    out += [
+        "",
         "## How it was measured",
         "",
         "- One PostgreSQL database made fresh for the run (`rostering_bench`, the app database via "
@@ -419,7 +470,6 @@ def render(
             "",
             *project_table(size),
             "",
-            *launch_cost(size),
             *encryption_lines(size),
             *version_1_2_lines(size),
             *csv_lines(size),

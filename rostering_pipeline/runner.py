@@ -20,16 +20,30 @@ from rostering_pipeline.districts import District, applied_after_hold, get_distr
 from rostering_pipeline.errors import BadInput
 from rostering_pipeline.outcomes import exit_code_for
 
-# The embedded instance: SQLite storage in the home itself, runs launched at once with their
-# district's tags. Homes written before the run coordinator existed hold only the last 2 lines.
-EMBEDDED_SETTINGS = """\
+# The embedded instance: SQLite storage in the home itself (platform.storage), runs launched at
+# once with their district's tags, the CLI's runs forked from the CLI (platform.launchers).
+# Homes written by earlier versions hold only the coordinator, or only the telemetry lines.
+_STORAGE = """\
+storage:
+  custom:
+    module: rostering_pipeline.platform.storage
+    class: EngineReusingSqliteStorage
+    config:
+      base_dir: {env: DAGSTER_HOME}
+"""
+_COORDINATOR = """\
 run_coordinator:
   module: rostering_pipeline.platform.coordinators
   class: ImmediateDistrictRunCoordinator
-telemetry:
-  enabled: false
 """
-EARLIER_SETTINGS = "telemetry:\n  enabled: false\n"
+_LAUNCHER = """\
+run_launcher:
+  module: rostering_pipeline.platform.launchers
+  class: LocalRunLauncher
+"""
+_TELEMETRY = "telemetry:\n  enabled: false\n"
+EMBEDDED_SETTINGS = _STORAGE + _COORDINATOR + _LAUNCHER + _TELEMETRY
+EARLIER_SETTINGS = (_TELEMETRY, _COORDINATOR + _TELEMETRY)
 # The event log keeps every event for the UI; the terminal gets the CLI's own lines.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
@@ -69,7 +83,7 @@ def instance() -> dg.DagsterInstance:
     with (home / ".create.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         settings = home / "dagster.yaml"
-        if not settings.exists() or settings.read_text() == EARLIER_SETTINGS:
+        if not settings.exists() or settings.read_text() in EARLIER_SETTINGS:
             settings.write_text(EMBEDDED_SETTINGS)
         instance = dg.DagsterInstance.get()
         instance.get_runs(limit=1)  # creates the run storage now, under the lock

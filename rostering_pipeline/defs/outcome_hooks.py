@@ -71,11 +71,12 @@ def resolve_alerts(context: dg.HookContext) -> None:
 
 def reason_outside_steps(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str | None:
     """Why a run that did not succeed ended, when no step failed (so no hook recorded it):
-    killed, failed to start, canceled. None when a step failed: its hook recorded that."""
-    if instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
-        return None
+    killed, failed to start, canceled. None when a step failed: its hook recorded that.
+    A canceled run is "canceled" even when its interrupted step failed (no hook runs then)."""
     if run.status == dg.DagsterRunStatus.CANCELED:
         return "canceled"
+    if instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+        return None
     for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE):
         failure = entry.dagster_event.job_failure_data if entry.dagster_event else None
         if failure and failure.failure_reason:

@@ -6,7 +6,7 @@ the demo, the tests and production.
 
 from __future__ import annotations
 
-import functools
+import os
 
 import dagster as dg
 import httpx
@@ -23,10 +23,29 @@ from rostering_pipeline.secrets import SecretBox
 from rostering_pipeline.snapshot_keys import SnapshotKey, snapshot_key
 from rostering_pipeline.snapshots import SnapshotStore
 
+_ENGINES: dict[str, sa.Engine] = {}
 
-@functools.cache
+
 def _engine(url: str) -> sa.Engine:
-    return make_engine(url)
+    if url not in _ENGINES:
+        _ENGINES[url] = make_engine(url)
+    return _ENGINES[url]
+
+
+def dispose_engines() -> None:
+    """Closes the pooled connections (the CLI's fast exit: nothing else would)."""
+    for engine in _ENGINES.values():
+        engine.dispose()
+
+
+def _drop_inherited_connections() -> None:
+    """A forked run worker (platform.launchers) opens its own connections: closing the pooled
+    ones it inherited would close its parent's too."""
+    for engine in _ENGINES.values():
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_drop_inherited_connections)
 
 
 class AppDatabase(dg.ConfigurableResource):

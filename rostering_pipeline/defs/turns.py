@@ -28,9 +28,9 @@ POLL_S = 1.0
 GOES_ON = "this run goes on"
 
 
-def worker_tags() -> dict[str, str]:
-    """Where the run executing in this process lives: where to check that it is alive."""
-    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+def worker_tags(pid: int | None = None) -> dict[str, str]:
+    """Where a run's worker lives (this process unless `pid` says): where to check it is alive."""
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(pid or os.getpid())}
 
 
 def claim_run(context: dg.AssetExecutionContext) -> None:

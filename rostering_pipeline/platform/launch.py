@@ -2,24 +2,35 @@
 
 The run is created from the code location's own snapshot (so the UI lists it under its job and
 re-executes it without a "different version" warning) and submitted to the instance's run
-coordinator (so the run queue and its limits apply). The code location is served by a code
-server process, as `dagster job launch` does; the run itself executes in a worker process of the
-run launcher's choosing.
+coordinator (so the run queue and its limits apply); the run itself executes in a worker process
+of the run launcher's choosing. The code location is loaded in this process when whoever
+launches the run can start it from there: the queue's daemon (from its own workspace) or the
+embedded instance's launcher (which forks this process); otherwise it is served by a code server
+process, as `dagster job launch` does.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 import dagster as dg
 from dagster._core.definitions.selector import JobSubsetSelector
+from dagster._core.remote_origin import InProcessCodeLocationOrigin
+from dagster._core.run_coordinator import QueuedRunCoordinator
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._core.workspace.context import WorkspaceProcessContext, WorkspaceRequestContext
-from dagster._core.workspace.load_target import ModuleTarget
+from dagster._core.workspace.load_target import (
+    InProcessWorkspaceLoadTarget,
+    ModuleTarget,
+    WorkspaceLoadTarget,
+)
 
 from rostering_pipeline.defs.run_tags import PARTITION_TAG
 from rostering_pipeline.errors import RosteringError
+from rostering_pipeline.platform.launchers import LocalRunLauncher
 
 # The name `workspace.yaml` gives the code location: runs are listed under it in the UI.
 LOCATION_NAME = "rostering_pipeline"
@@ -30,7 +41,7 @@ FINISHED = {
     dg.DagsterRunStatus.FAILURE,
     dg.DagsterRunStatus.CANCELED,
 }
-POLL_S = 0.5
+POLL_S = 0.1
 
 
 class RunNotFinished(RosteringError):
@@ -39,13 +50,25 @@ class RunNotFinished(RosteringError):
 
 @contextmanager
 def code_location(instance: dg.DagsterInstance) -> Iterator[WorkspaceRequestContext]:
-    """The code location as `workspace.yaml` names it, served by a code server of its own."""
-    target = ModuleTarget(
-        module_name=DEFINITIONS_MODULE,
-        attribute=None,
-        working_directory=None,
-        location_name=LOCATION_NAME,
-    )
+    """The code location as `workspace.yaml` names it: loaded here, or served by a code server of
+    its own when the instance could not start a run from here."""
+    target: WorkspaceLoadTarget
+    if _starts_runs_of_this_process(instance):
+        target = InProcessWorkspaceLoadTarget(
+            InProcessCodeLocationOrigin(
+                LoadableTargetOrigin(
+                    executable_path=sys.executable, module_name=DEFINITIONS_MODULE
+                ),
+                location_name=LOCATION_NAME,
+            )
+        )
+    else:
+        target = ModuleTarget(
+            module_name=DEFINITIONS_MODULE,
+            attribute=None,
+            working_directory=None,
+            location_name=LOCATION_NAME,
+        )
     with WorkspaceProcessContext(
         instance,
         target,
@@ -58,6 +81,12 @@ def code_location(instance: dg.DagsterInstance) -> Iterator[WorkspaceRequestCont
         if errors is not None:
             raise RosteringError(f"the code location did not load: {errors.message.strip()}")
         yield workspace
+
+
+def _starts_runs_of_this_process(instance: dg.DagsterInstance) -> bool:
+    return isinstance(instance.run_coordinator, QueuedRunCoordinator) or isinstance(
+        instance.run_launcher, LocalRunLauncher
+    )
 
 
 def submit_partition_run(

@@ -1,6 +1,7 @@
 """`rostering-pipeline sync` launches its run through the instance and waits for it: never forever.
 A run queued where no daemon serves the queue is reported at once (exit 1) and canceled; with
-`--timeout`, the wait ends (exit 1) and the run goes on."""
+`--timeout`, the wait ends (exit 1) and the run goes on; a run terminated from another process
+(the UI's Terminate) is canceled and the sync says so."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import time
 import dagster as dg
 
 from rostering_pipeline import config
+from rostering_pipeline.platform.launchers import FORKED_TAG
+from rostering_pipeline.runner import instance
 from rostering_pipeline_tests.e2e import register
-from rostering_pipeline_tests.faults.support import CLI_TIMEOUT_S, cli
+from rostering_pipeline_tests.faults.support import CLI_TIMEOUT_S, cli, cli_background
 
 QUEUED_HOME = """\
 run_coordinator:
@@ -23,6 +26,14 @@ telemetry:
 
 def runs_of(district: str) -> list[dg.DagsterRun]:
     return dg.DagsterInstance.get().get_runs(dg.RunsFilter(tags={"district": district}))
+
+
+def started_run_of(district: str) -> dg.DagsterRun:
+    deadline = time.monotonic() + CLI_TIMEOUT_S
+    while not (runs := runs_of(district)) or runs[0].status != dg.DagsterRunStatus.STARTED:
+        assert time.monotonic() < deadline, "the sync's run never started"
+        time.sleep(0.2)
+    return runs[0]
 
 
 def test_a_sync_queued_with_no_daemon_says_so_at_once_and_cancels_its_run(sqlite_env, provider):
@@ -55,3 +66,21 @@ def test_sync_timeout_ends_the_wait_and_the_run_goes_on(sqlite_env, provider):
         assert time.monotonic() < deadline, run.status
         time.sleep(0.5)
     assert run.status == dg.DagsterRunStatus.SUCCESS  # its code server outlived the CLI
+
+
+def test_a_sync_terminated_from_another_process_is_canceled_and_says_so(sqlite_env, provider):
+    register(sqlite_env, provider, "d1")
+    provider.inject("slow", times=1, path="/enrollments", seconds=30)
+    dagster = instance()  # the embedded home, as the CLI makes it
+    sync = cli_background("sync", "d1")
+    run = started_run_of("d1")
+    assert run.tags[FORKED_TAG] == "true"  # the embedded instance forks the CLI's runs
+
+    started = time.monotonic()
+    dagster.run_coordinator.cancel_run(run.run_id)  # what the UI's Terminate calls
+    _, err = sync.communicate(timeout=CLI_TIMEOUT_S)
+
+    assert time.monotonic() - started < 25  # interrupted, not left to finish its slow page
+    assert sync.returncode == 1, err
+    assert f"run {run.run_id} failed outside its steps (canceled)" in err
+    assert dagster.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.CANCELED
