@@ -16,6 +16,7 @@ import base64
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit, urlunsplit
 
 import pandas as pd
 import pyarrow as pa
@@ -117,19 +118,38 @@ def _decryption(key: SnapshotKey, location: str) -> pq.FileDecryptionProperties:
 
 @dataclass(frozen=True)
 class SnapshotStore:
-    root: str  # folder or object-store URI
+    # A folder or an object-store URI, which may carry credentials (`s3://KEY:SECRET@bucket/…`)
+    # and options in its query (pyarrow's: endpoint_override, region, scheme…): they configure
+    # the store's filesystem and never appear in a snapshot's location, which the ledger and
+    # the UI show.
+    root: str
     compression: str = "snappy"  # "none" lets a test search the bytes for plaintext
 
     def _fs(self) -> tuple[pafs.FileSystem, str]:
         return _split(self.root)
 
+    @property
+    def _named_root(self) -> str:
+        if "://" not in self.root:
+            return self.root.rstrip("/")
+        parts = urlsplit(self.root)
+        where = parts.netloc.rpartition("@")[2]  # the bucket, without credentials
+        return urlunsplit((parts.scheme, where, parts.path, "", "")).rstrip("/")
+
     def _district_dir(self, district: str) -> tuple[pafs.FileSystem, str]:
         fs, base = self._fs()
         return fs, f"{base.rstrip('/')}/{district}"
 
+    def _open(self, location: str) -> tuple[pafs.FileSystem, str]:
+        """A location under the root through the root's filesystem (and so its options)."""
+        if location.startswith(self._named_root + "/"):
+            fs, base = self._fs()
+            return fs, base.rstrip("/") + location[len(self._named_root) :]
+        return _split(location)  # written under another root: as its URI says
+
     def folder(self, district: str) -> str:
         """Where the district's snapshots are, as the root names it (a path or a URI)."""
-        return f"{self.root.rstrip('/')}/{district}"
+        return f"{self._named_root}/{district}"
 
     def location(self, district: str, run_id: str, entity: str) -> str:
         return f"{self.folder(district)}/{run_id}/{entity}.parquet"
@@ -160,7 +180,7 @@ class SnapshotStore:
         self, location: str, key: SnapshotKey, columns: list[str] | None = None
     ) -> pd.DataFrame:
         """The snapshot's rows; SnapshotKeyError when `key` cannot open it."""
-        fs, path = _split(location)
+        fs, path = self._open(location)
         if not is_encrypted(fs, path):
             raise SnapshotKeyError(
                 f"snapshot {location} is not encrypted (written before encrypted snapshots): "

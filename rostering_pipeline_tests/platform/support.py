@@ -16,7 +16,7 @@ import sqlalchemy as sa
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 # As `make ui` and the CLI name it: `workspace.yaml`'s location `rostering_pipeline`.
-CODE_LOCATION = ("-w", str(REPO / "workspace.yaml"))
+WORKSPACE = REPO / "workspace.yaml"
 STARTUP_S = 120
 # What the UI sends to launch a run (Launchpad, an asset's Materialize button).
 LAUNCH = """
@@ -69,11 +69,13 @@ def running(
 
 
 @contextmanager
-def webserver(env: Mapping[str, str], log: Path) -> Iterator[Callable[..., dict]]:
+def webserver(
+    env: Mapping[str, str], log: Path, workspace: Path = WORKSPACE
+) -> Iterator[Callable[..., dict]]:
     """`dagster-webserver` on the code location, as `make ui` starts it; yields a GraphQL query
     function (the UI's own API) that fails on any GraphQL error."""
     port = free_port()
-    argv = [BIN / "dagster-webserver", *CODE_LOCATION, "-h", "127.0.0.1", "-p", str(port)]
+    argv = [BIN / "dagster-webserver", "-w", workspace, "-h", "127.0.0.1", "-p", str(port)]
     base = f"http://127.0.0.1:{port}"
     with running(argv, env, log) as process:
         deadline = time.monotonic() + STARTUP_S
@@ -100,8 +102,31 @@ def webserver(env: Mapping[str, str], log: Path) -> Iterator[Callable[..., dict]
 
 
 @contextmanager
-def daemon(env: Mapping[str, str], log: Path) -> Iterator[None]:
+def daemon(env: Mapping[str, str], log: Path, workspace: Path = WORKSPACE) -> Iterator[None]:
     """`dagster-daemon` on the code location, as `make ui` runs it: it dequeues what the UI
     launches (the run queue), and runs schedules and sensors."""
-    with running([BIN / "dagster-daemon", "run", *CODE_LOCATION], env, log):
+    with running([BIN / "dagster-daemon", "run", "-w", workspace], env, log):
         yield
+
+
+@contextmanager
+def code_server(env: Mapping[str, str], folder: Path) -> Iterator[Path]:
+    """The code location served by `dagster code-server start` (gRPC), as a Deployment serves
+    it in the README's Kubernetes layout; yields a workspace file that points at it."""
+    port = free_port()
+    argv = [BIN / "dagster", "code-server", "start", "-m", "rostering_pipeline.definitions"]
+    argv += ["-h", "127.0.0.1", "-p", str(port), "--location-name", "rostering_pipeline"]
+    log = folder / "code_server.log"
+    with running(argv, env, log) as process:
+        health = [BIN / "dagster", "api", "grpc-health-check", "-p", str(port)]
+        deadline = time.monotonic() + STARTUP_S
+        while subprocess.run(health, env=dict(env), capture_output=True).returncode != 0:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"code server did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.5)
+        workspace = folder / "workspace.yaml"
+        workspace.write_text(
+            "load_from:\n  - grpc_server:\n      host: 127.0.0.1\n"
+            f"      port: {port}\n      location_name: rostering_pipeline\n"
+        )
+        yield workspace
