@@ -234,6 +234,15 @@ sync_requests = sa.Table(
     sa.Column("received_at", Timestamp(), nullable=False),
     sa.Column("consumed_at", Timestamp()),
     sa.Column("signature", sa.Text, unique=True),  # replay refusal: a signature is accepted once
+    # The webhook sensor reads the pending requests every tick, and deletes the consumed ones a
+    # week old: neither may scan a week of every district's notifications.
+    sa.Index(
+        "ix_sync_requests_pending",
+        "district_id",
+        postgresql_where=sa.text("consumed_at IS NULL"),
+        sqlite_where=sa.text("consumed_at IS NULL"),
+    ),
+    sa.Index(None, "received_at"),
 )
 
 snapshot_verdicts = sa.Table(

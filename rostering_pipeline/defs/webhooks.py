@@ -42,6 +42,10 @@ TICK_S = 30
 # timestamp window long before it is deleted.
 RETENTION = timedelta(days=7)
 SENSOR_NAME = "webhook_sync_requests"
+# Read every tick: the partial index `ix_sync_requests_pending` keeps it to the pending rows.
+PENDING_REQUESTS = sa.select(sync_requests.c.id, sync_requests.c.district_id).where(
+    sync_requests.c.consumed_at.is_(None)
+)
 
 
 def interval_from_env() -> int:
@@ -77,11 +81,7 @@ def build_webhook_sensor(
         state = _Cursor.load(context.cursor)
         run_requests: list[dg.RunRequest] = []
         with app_db.engine().begin() as conn:
-            pending = conn.execute(
-                sa.select(sync_requests.c.id, sync_requests.c.district_id).where(
-                    sync_requests.c.consumed_at.is_(None)
-                )
-            ).all()
+            pending = conn.execute(PENDING_REQUESTS).all()
             request_ids: dict[int, list[int]] = defaultdict(list)
             for request_id, district_id in pending:
                 request_ids[district_id].append(request_id)
@@ -153,18 +153,20 @@ def _delta_run(district: District, run_key: str) -> dg.RunRequest:
     )
 
 
+def expired_requests(now: datetime) -> sa.Delete:
+    return sync_requests.delete().where(
+        sync_requests.c.consumed_at.is_not(None),
+        sync_requests.c.received_at < now - RETENTION,
+    )
+
+
 def _consume(conn: sa.Connection, ids: list[int]) -> None:
     now = datetime.now(UTC)
     if ids:
         conn.execute(
             sync_requests.update().where(sync_requests.c.id.in_(ids)).values(consumed_at=now)
         )
-    conn.execute(
-        sync_requests.delete().where(
-            sync_requests.c.consumed_at.is_not(None),
-            sync_requests.c.received_at < now - RETENTION,
-        )
-    )
+    conn.execute(expired_requests(now))
 
 
 webhook_sensor = build_webhook_sensor(interval_from_env())

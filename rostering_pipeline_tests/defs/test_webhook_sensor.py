@@ -19,9 +19,11 @@ from rostering_pipeline.appdb.tables import sync_requests
 from rostering_pipeline.defs.resources import AppDatabase
 from rostering_pipeline.defs.webhooks import (
     INTERVAL_ENV,
+    PENDING_REQUESTS,
     RETENTION,
     SENSOR_NAME,
     build_webhook_sensor,
+    expired_requests,
     interval_from_env,
 )
 from rostering_pipeline.districts import add_district, get_district, set_status
@@ -254,3 +256,45 @@ def test_interval_from_the_environment(monkeypatch):
         monkeypatch.setenv(INTERVAL_ENV, bad)
         with pytest.raises(ValueError, match=INTERVAL_ENV):
             interval_from_env()
+
+
+@pytest.mark.postgres
+def test_the_sensors_reads_and_pruning_use_their_indexes_not_a_scan(empty_pg_url):
+    """A fleet's week of consumed requests must not be scanned each tick (PostgreSQL plans)."""
+    upgrade(empty_pg_url)
+    engine = make_engine(empty_pg_url)
+    box = SecretBox(parse_keys("k1:" + base64.b64encode(os.urandom(32)).decode()))
+    district = add_district(
+        engine,
+        key="d1",
+        name="d1",
+        base_url="https://d1.example.org",
+        token_url="https://d1.example.org/oauth/token",
+        client_id="client-d1",
+        client_secret="s",
+        box=box,
+    )
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            sync_requests.insert(),
+            [
+                {
+                    "district_id": district.id,
+                    "received_at": now - timedelta(seconds=10 * n),  # the last 2 days
+                    "consumed_at": None if n < 3 else now,
+                    "signature": f"sig-{n}",
+                }
+                for n in range(20_000)
+            ],
+        )
+        conn.execute(sa.text("ANALYZE sync_requests"))
+
+    def plan(statement) -> str:
+        compiled = statement.compile(engine, compile_kwargs={"literal_binds": True})
+        with engine.connect() as conn:
+            return "\n".join(conn.exec_driver_sql(f"EXPLAIN {compiled}").scalars())
+
+    assert "ix_sync_requests_pending" in plan(PENDING_REQUESTS)
+    assert "ix_sync_requests_received_at" in plan(expired_requests(now))
+    engine.dispose()
