@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from benchmarks.machine import commit_stamp
 from rostering_pipeline.appdb.engine import make_engine, upgrade
 from rostering_pipeline.appdb.tables import alerts, snapshot_verdicts, sync_requests, sync_runs
-from rostering_pipeline.defs.resources import AppDatabase
+from rostering_pipeline.defs.resources import AppDatabase, dispose_engines
 from rostering_pipeline.dispatch import next_runs
 from rostering_pipeline.districts import add_district, list_districts
 from rostering_pipeline.secrets import ENV_VAR, SecretBox, new_key_entry
@@ -213,6 +213,7 @@ def main(districts: str, out: Path | None) -> None:
         results.append(measure(url, count))
         click.echo(results[-1])
         engine.dispose()
+        dispose_engines()  # the next count's database has the same name: no stale connection
     text = render(results, commit_stamp())
     if out:
         out.write_text(text)
