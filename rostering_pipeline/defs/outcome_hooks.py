@@ -91,8 +91,10 @@ def record_failure_outside_steps(
     unless the district has a later outcome on record (the CLI that waited for the run recorded
     it first; a later run succeeded). Returns the line recorded."""
     message = (
-        f"run {run.run_id} failed outside its steps ({reason}): its worker stopped before the "
-        "run could record why; see it in the Dagster UI"
+        f"run {run.run_id} was canceled before it finished; see it in the Dagster UI"
+        if reason == "canceled"
+        else f"run {run.run_id} failed outside its steps ({reason}): its worker stopped before "
+        "the run could record why; see it in the Dagster UI"
     )
     record = instance.get_run_record_by_id(run.run_id)
     ended = (
