@@ -6,7 +6,7 @@ DATA_DIR ?= $(CURDIR)/.rostering
 UI_PORT ?= 3000
 export ROSTERING_DATA_DIR := $(abspath $(DATA_DIR))
 
-.PHONY: install demo ui test lint bench bench-registry clean
+.PHONY: install demo ui test lint bench bench-scale clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,10 +44,12 @@ bench: install
 	$(BIN)/pip install --quiet -r benchmarks/requirements.txt
 	$(BIN)/python -m benchmarks.run
 
-# What grows with the number of districts: the dispatcher's and sensors' ticks at 200 and 2,000.
-bench-registry: install
+# What grows with a fleet: the dispatcher's and sensors' ticks at 200 and 2,000 districts, and
+# the webhook receiver under load (about 5 minutes; benchmarks/FLEET.md).
+bench-scale: install
 	$(BIN)/pip install --quiet -r benchmarks/requirements.txt
 	$(BIN)/python -m benchmarks.registry_scale --out benchmarks/FLEET.md
+	$(BIN)/python -m benchmarks.webhook_load --out benchmarks/FLEET.md
 
 clean:
 	rm -rf $(VENV) .rostering .pytest_cache .ruff_cache

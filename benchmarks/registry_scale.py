@@ -22,6 +22,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from benchmarks.machine import commit_stamp
+from benchmarks.sections import write_section
 from rostering_pipeline.appdb.engine import make_engine, upgrade
 from rostering_pipeline.appdb.tables import alerts, snapshot_verdicts, sync_requests, sync_runs
 from rostering_pipeline.defs.resources import AppDatabase, dispose_engines
@@ -48,20 +49,29 @@ FLEET_SECRET = "the-fleet-s-client-secret"  # noqa: S105 (a made-up one)
 TICK_LIMIT_S = 5.0  # the issue's bound for a tick with 200 districts
 
 
-def populate(engine: sa.Engine, count: int, box: SecretBox) -> None:
-    """`count` districts in four zones, due at 02:00 local, with a month of history each."""
-    now = datetime.now(UTC)
+def register_fleet(
+    engine: sa.Engine, count: int, box: SecretBox, *, prefix: str, webhook_secret: str | None = None
+) -> None:
+    """`count` districts (`<prefix>00000`…) in four zones, behind five client ids, due at 02:00
+    local; their endpoints are made up (nothing here contacts them)."""
     for n in range(count):
         add_district(
             engine,
-            key=f"d{n:05d}",
+            key=f"{prefix}{n:05d}",
             name=f"District {n}",
             client_id=f"client-{n % 5}",
             client_secret=FLEET_SECRET,
-            **FLEET_SETTINGS,
+            webhook_secret=webhook_secret,
             timezone=ZONES[n % len(ZONES)],
             box=box,
+            **FLEET_SETTINGS,
         )
+
+
+def populate(engine: sa.Engine, count: int, box: SecretBox) -> None:
+    """`count` districts with a month of history each."""
+    now = datetime.now(UTC)
+    register_fleet(engine, count, box, prefix="d")
     with engine.begin() as conn:
         ids = conn.execute(sa.text("SELECT id FROM districts ORDER BY id")).scalars().all()
         for district_id in ids:
@@ -216,7 +226,7 @@ def main(districts: str, out: Path | None) -> None:
         dispose_engines()  # the next count's database has the same name: no stale connection
     text = render(results, commit_stamp())
     if out:
-        out.write_text(text)
+        write_section(out, text)
     click.echo(text)
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+import uvicorn.config
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -53,6 +54,32 @@ def sign(secret: str, timestamp: int | str, body: bytes) -> str:
     """The `X-Rostering-Signature` value a sender computes (also what tests and docs use)."""
     digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     return SIGNATURE_PREFIX + digest.hexdigest()
+
+
+# uvicorn's logging (set up in each worker), with the receiver's own lines beside it.
+LOG_CONFIG = {
+    **uvicorn.config.LOGGING_CONFIG,
+    "formatters": {
+        **uvicorn.config.LOGGING_CONFIG["formatters"],
+        "receiver": {"format": "%(levelname)s:     %(name)s: %(message)s"},
+    },
+    "handlers": {
+        **uvicorn.config.LOGGING_CONFIG["handlers"],
+        "receiver": {"formatter": "receiver", "class": "logging.StreamHandler"},
+    },
+    "loggers": {
+        **uvicorn.config.LOGGING_CONFIG["loggers"],
+        __name__: {"handlers": ["receiver"], "level": "INFO", "propagate": False},
+    },
+}
+
+
+def app_from_env() -> Starlette:
+    """The app on the environment's application database and keys: what each worker of
+    `webhook serve` builds."""
+    from rostering_pipeline.appdb.engine import ready_engine
+
+    return create_app(ready_engine(), SecretBox.from_env)
 
 
 def create_app(engine: sa.Engine, keys: Callable[[], SecretBox] = SecretBox.from_env) -> Starlette:

@@ -11,6 +11,8 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,6 +100,12 @@ def _register(engine: sa.Engine, box: SecretBox) -> None:
 
 @pytest.fixture(scope="module")
 def receiver(tmp_path_factory) -> Iterator[Receiver]:
+    with serving(tmp_path_factory, workers=1) as served:
+        yield served
+
+
+@contextmanager
+def serving(tmp_path_factory, *, workers: int) -> Iterator[Receiver]:
     folder = tmp_path_factory.mktemp("webhook")
     url = f"sqlite:///{folder / 'app.db'}"
     keys = "k1:" + base64.b64encode(os.urandom(32)).decode()
@@ -117,7 +125,7 @@ def receiver(tmp_path_factory) -> Iterator[Receiver]:
     log = folder / "receiver.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [SCRIPT, "webhook", "serve", "--port", str(port)],
+            [SCRIPT, "webhook", "serve", "--port", str(port), "--workers", str(workers)],
             env=env,
             stdout=sink,
             stderr=subprocess.STDOUT,
@@ -267,3 +275,20 @@ def test_a_rotated_keys_file_takes_effect_without_a_restart(receiver):
     finally:
         receiver.keys_file.write_text(before)
     assert receiver.signed("foreign").status_code == 401  # and taken away again
+
+
+def test_two_workers_record_each_request_once_and_refuse_replays_across_them(tmp_path_factory):
+    """`--workers 2`: concurrent notifications, each sent twice at once (the copies may land on
+    different workers), are recorded exactly once each; every second copy is refused."""
+    with serving(tmp_path_factory, workers=2) as served:
+        bodies = [event() for _ in range(40)]
+        sends = [(body, signature_headers(body)) for body in bodies for _ in range(2)]
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            statuses = list(pool.map(lambda s: served.post("d1", s[0], **s[1]).status_code, sends))
+        log = served.log.read_text()
+
+    assert sorted(statuses) == [202] * len(bodies) + [401] * len(bodies)
+    assert served.requests("d1") == len(bodies)
+    workers = set(re.findall(r"Started server process \[(\d+)\]", log))
+    assert len(workers) == 2, log[-2000:]
+    assert "refused: replayed signature" in log
