@@ -6,6 +6,7 @@ the demo, the tests and production.
 
 from __future__ import annotations
 
+import functools
 import os
 
 import dagster as dg
@@ -32,20 +33,16 @@ def _engine(url: str) -> sa.Engine:
     return _ENGINES[url]
 
 
-def dispose_engines() -> None:
-    """Closes the pooled connections (the CLI's fast exit: nothing else would)."""
+def dispose_engines(*, close: bool = True) -> None:
+    """Drops the pooled connections: closed (the CLI's fast exit: nothing else would), or only
+    forgotten (`close=False`)."""
     for engine in _ENGINES.values():
-        engine.dispose()
+        engine.dispose(close=close)
 
 
-def _drop_inherited_connections() -> None:
-    """A forked run worker (platform.launchers) opens its own connections: closing the pooled
-    ones it inherited would close its parent's too."""
-    for engine in _ENGINES.values():
-        engine.dispose(close=False)
-
-
-os.register_at_fork(after_in_child=_drop_inherited_connections)
+# A forked run worker (platform.launchers) opens its own connections: closing the pooled ones it
+# inherited would close its parent's too.
+os.register_at_fork(after_in_child=functools.partial(dispose_engines, close=False))
 
 
 class AppDatabase(dg.ConfigurableResource):
