@@ -1,4 +1,5 @@
-"""`benchmarks/FLEET.md` holds one section per fleet benchmark; each run rewrites its own."""
+"""Result files made of sections (`benchmarks/FLEET.md`: one per fleet benchmark;
+`benchmarks/MEMORY.md`: one per size and commit); each run rewrites its own."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 TITLE = "# Fleet benchmarks\n\nWritten by `make bench-scale`; never edited by hand.\n"
 
 
-def write_section(path: Path, text: str) -> None:
+def write_section(path: Path, text: str, title: str = TITLE) -> None:
     """Replaces the section (`## heading` to the next one) that `text` starts, or appends it."""
     heading = text.splitlines()[0]
     current = path.read_text() if path.exists() else ""
@@ -17,5 +18,5 @@ def write_section(path: Path, text: str) -> None:
     kept = [new if s.splitlines()[0] == heading else s.rstrip("\n") for s in sections]
     if new not in kept:
         kept.append(new)
-    parts = [preamble.rstrip("\n") if preamble.startswith("# ") else TITLE.rstrip("\n")]
+    parts = [preamble.rstrip("\n") if preamble.startswith("# ") else title.rstrip("\n")]
     path.write_text("\n\n".join([*parts, *kept]) + "\n")

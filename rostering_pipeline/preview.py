@@ -9,6 +9,8 @@ import pandas as pd
 
 from rostering_pipeline.outcomes import describe_changes
 
+REPORTED = ("orgs", "users")  # the entities whose rows the report reads
+
 
 def build_report(frames: Mapping[str, pd.DataFrame], changes: Mapping[str, Mapping[str, int]]):
     """Schools, teachers (with e-mails), student counts by school and grade, and the diff.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
@@ -34,6 +35,10 @@ NONCE_BYTES = 12
 FILE_KEY_BITS = 256
 # Unfinished rewrites of a plaintext snapshot (see `encrypt_plaintext`).
 PARTIAL_SUFFIX = ".encrypting"
+# Rows per row group written, and per batch read back: what a reader of a snapshot holds at once
+# (pyarrow's default row group, a million rows, would make that grow with the district).
+ROW_GROUP_ROWS = 100_000
+READ_BATCH_ROWS = ROW_GROUP_ROWS
 
 
 class SnapshotKeyError(BadInput):
@@ -173,6 +178,7 @@ class SnapshotStore:
             path,
             filesystem=fs,
             compression=self.compression,
+            row_group_size=ROW_GROUP_ROWS,
             encryption_properties=_encryption(key, path),
         )
 
@@ -180,16 +186,32 @@ class SnapshotStore:
         self, location: str, key: SnapshotKey, columns: list[str] | None = None
     ) -> pd.DataFrame:
         """The snapshot's rows; SnapshotKeyError when `key` cannot open it."""
+        fs, path = self._encrypted(location)
+        table = pq.read_table(
+            path, filesystem=fs, columns=columns, decryption_properties=_decryption(key, location)
+        )
+        return table.to_pandas()
+
+    def batches(
+        self, location: str, key: SnapshotKey, rows: int = READ_BATCH_ROWS
+    ) -> Iterator[pd.DataFrame]:
+        """The snapshot's rows, `rows` at a time, read a row group at a time: however large the
+        snapshot, its reader holds a row group and a batch."""
+        fs, path = self._encrypted(location)
+        decryption = _decryption(key, location)
+        with fs.open_input_file(path) as source:
+            parquet = pq.ParquetFile(source, decryption_properties=decryption)
+            for batch in parquet.iter_batches(batch_size=rows):
+                yield batch.to_pandas()
+
+    def _encrypted(self, location: str) -> tuple[pafs.FileSystem, str]:
         fs, path = self._open(location)
         if not is_encrypted(fs, path):
             raise SnapshotKeyError(
                 f"snapshot {location} is not encrypted (written before encrypted snapshots): "
                 "run `rostering-pipeline db upgrade`, which encrypts or deletes such files"
             )
-        table = pq.read_table(
-            path, filesystem=fs, columns=columns, decryption_properties=_decryption(key, location)
-        )
-        return table.to_pandas()
+        return fs, path
 
     def encrypt_plaintext(self, key: SnapshotKey) -> int:
         """Rewrites the district's plaintext snapshots (written before encryption) encrypted, in

@@ -14,7 +14,13 @@ import pytest
 
 from rostering_pipeline.oneroster.entities import ENTITIES
 from rostering_pipeline.snapshot_keys import SnapshotKey
-from rostering_pipeline.snapshots import SnapshotKeyError, SnapshotStore, is_encrypted
+from rostering_pipeline.snapshots import (
+    ROW_GROUP_ROWS,
+    SnapshotKeyError,
+    SnapshotStore,
+    _decryption,
+    is_encrypted,
+)
 
 D1 = SnapshotKey("d1", os.urandom(32))
 D2 = SnapshotKey("d2", os.urandom(32))
@@ -44,6 +50,22 @@ def test_round_trip_keeps_the_contract_dtypes(tmp_path):
     back = store.read(location, D1)
     assert back.dtypes.to_dict() == frame.dtypes.to_dict()
     assert list(store.read(location, D1, columns=["sourced_id"]).columns) == ["sourced_id"]
+
+
+def test_a_large_snapshot_is_read_back_a_row_group_at_a_time(tmp_path):
+    store = SnapshotStore(str(tmp_path))
+    rows = 2 * ROW_GROUP_ROWS + 7
+    frame = pd.DataFrame({"sourced_id": [f"e{n}" for n in range(rows)], "n": range(rows)})
+    location = store.write(D1, "run-1", "enrollments", frame)
+
+    batches = list(store.batches(location, D1, rows=40_000))
+
+    opened = pq.ParquetFile(location, decryption_properties=_decryption(D1, location))
+    assert opened.metadata.num_row_groups == 3  # written in groups, so read a group at a time
+    assert [len(batch) for batch in batches] == [40_000] * 5 + [7]
+    assert pd.concat(batches, ignore_index=True).equals(store.read(location, D1))
+    with pytest.raises(SnapshotKeyError, match=r"belongs to district 'd1', not 'd2'"):
+        next(store.batches(location, SnapshotKey("d2", D2.secret)))
 
 
 def test_no_personal_value_is_in_the_bytes_and_plain_pyarrow_reads_nothing(tmp_path):

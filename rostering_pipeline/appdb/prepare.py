@@ -1,7 +1,7 @@
 """Normalized frames → staging rows: what each row asks for (op) and its change hash.
 
-Pure data work (pandas/pyarrow), no database: the reconciliation loads the result into
-temporary staging tables and lets set-based SQL do the rest.
+Pure data work (pandas/pyarrow), no database, a chunk of rows at a time: the reconciliation
+loads each chunk's rows into temporary staging tables and lets set-based SQL do the rest.
 """
 
 from __future__ import annotations
@@ -70,65 +70,69 @@ def staging_columns(plan: Plan) -> tuple[str, ...]:
     return (*plan.keys, "op", "row_hash", "source_modified_at", *plan.business)
 
 
-@dataclass(frozen=True)
-class Staged:
-    """A plan's staging rows and the counts only the frame knows."""
-
-    rows: pa.Table  # columns: staging_columns(plan)
-    quarantined: int
-    dependent_quarantined: int
-
-
 def _ops(
     sourced_ids: pa.ChunkedArray,
     status: pa.ChunkedArray,
-    held_back: Collection[str],
+    held_back: pa.Array,
 ) -> pa.ChunkedArray:
     deactivating = pc.fill_null(pc.is_in(status, pa.array(_DEACTIVATING_STATUSES)), False)
     ops = pc.if_else(deactivating, DEACTIVATE, UPSERT)
-    kept = pc.is_in(sourced_ids, pa.array(sorted(held_back), pa.string()))
-    return pc.if_else(kept, KEEP, ops)
+    return pc.if_else(pc.is_in(sourced_ids, held_back), KEEP, ops)
 
 
-def stage_entity(
-    plan: Plan,
-    frame: pd.DataFrame,
-    quarantined: Collection[str],
-    dependent_quarantined: Collection[str],
-) -> Staged:
-    """Staging rows for one entity; held-back ids missing from the frame are kept too."""
-    source = pa.Table.from_pandas(
-        frame[["sourced_id", "status", "source_modified_at", *plan.business]],
-        preserve_index=False,
-    )
-    held_back = set(quarantined) | set(dependent_quarantined)
-    columns: dict[str, pa.ChunkedArray | pa.Array] = {
-        "sourced_id": source["sourced_id"],
-        "op": _ops(source["sourced_id"], source["status"], held_back),
-        "row_hash": row_hashes(
-            [source[c] for c in plan.business if c not in plan.added],
-            [source[c] for c in plan.added],
-        ),
-        "source_modified_at": source["source_modified_at"],
-        **{c: source[c] for c in plan.business},
-    }
-    rows = _cast_strings(pa.table(columns))
-    missing = sorted(held_back - set(source["sourced_id"].to_pylist()))
-    if missing:
-        kept = pa.table({"sourced_id": missing, "op": [KEEP] * len(missing)})
-        rows = pa.concat_tables([rows, _cast_strings(kept)], promote_options="default")
-    quarantined = set(quarantined)
-    return Staged(
-        rows=rows,
-        quarantined=len(quarantined),
-        dependent_quarantined=len(set(dependent_quarantined) - quarantined),
-    )
+class EntityStager:
+    """Staging rows for one entity's pull, a chunk of its rows at a time: a district's pull
+    never has to be in memory at once. Remembers only which held-back ids it met."""
+
+    def __init__(
+        self, plan: Plan, quarantined: Collection[str], dependent_quarantined: Collection[str]
+    ) -> None:
+        self.plan = plan
+        quarantined = set(quarantined)
+        self.held_back = quarantined | set(dependent_quarantined)
+        self.quarantined = len(quarantined)
+        self.dependent_quarantined = len(self.held_back - quarantined)
+        self._held_back = pa.array(sorted(self.held_back), pa.string())
+        self._met: set[str] = set()
+
+    def stage(self, frame: pd.DataFrame) -> pa.Table:
+        """The chunk's rows, in its order: what each asks for (op), its hash, its columns."""
+        plan = self.plan
+        source = pa.Table.from_pandas(
+            frame[["sourced_id", "status", "source_modified_at", *plan.business]],
+            preserve_index=False,
+        )
+        ops = _ops(source["sourced_id"], source["status"], self._held_back)
+        if self.held_back:
+            self._met.update(pc.filter(source["sourced_id"], pc.equal(ops, KEEP)).to_pylist())
+        columns: dict[str, pa.ChunkedArray | pa.Array] = {
+            "sourced_id": source["sourced_id"],
+            "op": ops,
+            "row_hash": row_hashes(
+                [source[c] for c in plan.business if c not in plan.added],
+                [source[c] for c in plan.added],
+            ),
+            "source_modified_at": source["source_modified_at"],
+            **{c: source[c] for c in plan.business},
+        }
+        return _cast_strings(pa.table(columns))
+
+    def kept_but_absent(self) -> pa.Table:
+        """After the last chunk: held-back ids the pull did not carry are kept too."""
+        missing = sorted(self.held_back - self._met)
+        columns = {
+            name: pa.nulls(len(missing))
+            for name in staging_columns(self.plan)
+            if name not in ("sourced_id", "op")
+        }
+        ids = pa.array(missing, pa.string())
+        return pa.table({"sourced_id": ids, "op": pa.array([KEEP] * len(missing)), **columns})
 
 
-def stage_user_schools(users: pd.DataFrame, users_staged: Staged) -> Staged:
-    """One row per (user, org) of every upserted user, with the role held there (1.2; null for
-    1.1); a user's org list is complete."""
-    ops = users_staged.rows["op"].to_pylist()[: len(users)]  # the frame's rows come first
+def stage_user_schools(users: pd.DataFrame, ops: list[str]) -> tuple[pa.Table, int]:
+    """One row per (user, org) of every upserted user in a chunk of users (`ops`: their staged
+    ops, in order), with the role held there (1.2; null for 1.1); a user's org list is complete.
+    Also the links of quarantined users, which are left as they are."""
     columns = ("sourced_id", "org_sourced_ids", "school_roles", "source_modified_at")
     links: dict[tuple[str, str], tuple[object, str | None]] = {}
     quarantined_pairs = 0
@@ -158,7 +162,7 @@ def stage_user_schools(users: pd.DataFrame, users_staged: Staged) -> Staged:
             "role": role_column,
         }
     )
-    return Staged(rows=rows, quarantined=quarantined_pairs, dependent_quarantined=0)
+    return rows, quarantined_pairs
 
 
 def _cast_strings(rows: pa.Table) -> pa.Table:

@@ -9,7 +9,7 @@ would do.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -29,13 +29,12 @@ from rostering_pipeline.appdb.prepare import (
     PLANS_BY_NAME,
     UPSERT,
     USER_SCHOOLS,
+    EntityStager,
     Plan,
-    Staged,
-    stage_entity,
     stage_user_schools,
     staging_columns,
 )
-from rostering_pipeline.appdb.staging import create_and_load, staging_table
+from rostering_pipeline.appdb.staging import create, create_and_load, finish, load, staging_table
 from rostering_pipeline.errors import BadInput
 from rostering_pipeline.oneroster.entities import ENTITIES
 
@@ -50,6 +49,10 @@ _HELD_SAMPLE_SIZE = 20
 _ERROR_MAX_CHARS = 300
 _EMPTY: Mapping[str, frozenset[str]] = MappingProxyType({})
 _DEFAULT_GUARD = Guard()
+
+# An entity's pulled rows: one frame, or chunks of them read as they are staged (a large
+# district's pull is never in memory at once).
+Pull = pd.DataFrame | Iterable[pd.DataFrame]
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ def reconcile(
     engine: sa.Engine,
     *,
     district_id: int,
-    frames: Mapping[str, pd.DataFrame],
+    frames: Mapping[str, Pull],
     mode: str,
     absent: frozenset[str] = frozenset(),
     quarantined: Mapping[str, frozenset[str]] = _EMPTY,
@@ -87,7 +90,8 @@ def reconcile(
     preview: Mapping[str, object] | None = None,
     fault_hook: Callable[[str], None] | None = None,
 ) -> ReconcileResult:
-    """Apply (full, delta) or diff (preview) one district's validated frames.
+    """Apply (full, delta) or diff (preview) one district's validated frames (each entity's
+    whole, or in chunks that are staged one at a time inside the district's transaction).
 
     `high_water_mark`: where the district's next delta starts (minus its overlap): the provider's
     clock when this run's pulls began; `now` when not given.
@@ -104,12 +108,13 @@ def reconcile(
     try:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
-        staged = _stage_frames(frames, mode, absent, quarantined, dependent_quarantined)
+        pulls = _pulls(frames, mode, absent)
         with engine.connect() as conn:
             _begin_district_transaction(conn, district_id, pulled_at)
             apply = _Apply(conn, district_id, mode, absent, now, fault_hook or _no_fault)
             active = apply.active_counts()
-            counts = apply.run(staged)
+            held_back = apply.stage(pulls, quarantined, dependent_quarantined)
+            counts = apply.run(held_back)
             deactivated = {name: entry["deactivated"] for name, entry in counts.items()}
             held = entities_over_threshold(guard, would_deactivate=deactivated, active=active)
             for name, entry in held.items():
@@ -195,28 +200,18 @@ def _describe(exc: Exception) -> str:
     return f"{type(cause).__name__}: {lines[0] if lines else ''}"[:_ERROR_MAX_CHARS]
 
 
-def _stage_frames(
-    frames: Mapping[str, pd.DataFrame],
-    mode: str,
-    absent: frozenset[str],
-    quarantined: Mapping[str, frozenset[str]],
-    dependent_quarantined: Mapping[str, frozenset[str]],
-) -> dict[str, Staged]:
+def _pulls(
+    frames: Mapping[str, Pull], mode: str, absent: frozenset[str]
+) -> dict[str, Iterable[pd.DataFrame]]:
+    """Each entity's chunks; an entity a delta did not pull, or a package left out, has none."""
     missing = [name for name in ENTITIES if name not in frames and name not in absent]
     if missing and mode != "delta":
         raise ValueError(f"a {mode} sync needs every entity; missing: {', '.join(missing)}")
-    frames = {name: frames.get(name, entity.empty_frame()) for name, entity in ENTITIES.items()}
-    staged = {
-        name: stage_entity(
-            PLANS_BY_NAME[name],
-            frames[name],
-            quarantined.get(name, frozenset()),
-            dependent_quarantined.get(name, frozenset()),
-        )
-        for name in ENTITIES
-    }
-    staged[USER_SCHOOLS] = stage_user_schools(frames["users"], staged["users"])
-    return staged
+    pulls: dict[str, Iterable[pd.DataFrame]] = {}
+    for name in ENTITIES:
+        pull = frames.get(name, ())
+        pulls[name] = [pull] if isinstance(pull, pd.DataFrame) else pull
+    return pulls
 
 
 def _begin_district_transaction(
@@ -291,17 +286,47 @@ class _Apply:
             for plan in PLANS
         }
 
-    def run(self, staged: Mapping[str, Staged]) -> dict[str, dict[str, int]]:
+    def stage(
+        self,
+        pulls: Mapping[str, Iterable[pd.DataFrame]],
+        quarantined: Mapping[str, frozenset[str]],
+        dependent_quarantined: Mapping[str, frozenset[str]],
+    ) -> dict[str, dict[str, int]]:
+        """Load every entity's pull into its staging table, chunk by chunk (users' chunks give
+        the school links too); returns the rows each plan holds back, counted."""
         for plan in PLANS:
-            create_and_load(self.conn, self.staging[plan.name], staged[plan.name].rows, plan.keys)
+            create(self.conn, self.staging[plan.name])
+        held_back = {}
+        links = self.staging[USER_SCHOOLS]
+        quarantined_links = 0
+        for name in ENTITIES:
+            stager = EntityStager(
+                PLANS_BY_NAME[name],
+                quarantined.get(name, frozenset()),
+                dependent_quarantined.get(name, frozenset()),
+            )
+            for chunk in pulls[name]:
+                rows = stager.stage(chunk)
+                load(self.conn, self.staging[name], rows)
+                if name == "users":
+                    user_links, held_links = stage_user_schools(chunk, rows["op"].to_pylist())
+                    load(self.conn, links, user_links)
+                    quarantined_links += held_links
+            load(self.conn, self.staging[name], stager.kept_but_absent())
+            held_back[name] = {
+                "quarantined": stager.quarantined,
+                "dependent_quarantined": stager.dependent_quarantined,
+            }
+        held_back[USER_SCHOOLS] = {"quarantined": quarantined_links, "dependent_quarantined": 0}
+        for plan in PLANS:
+            finish(self.conn, self.staging[plan.name], plan.keys)
         self.fault("after_staging")
+        return held_back
+
+    def run(self, held_back: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str, int]]:
         counts = {}
         for plan in PLANS:
-            counts[plan.name] = {
-                **self._apply_plan(plan),
-                "quarantined": staged[plan.name].quarantined,
-                "dependent_quarantined": staged[plan.name].dependent_quarantined,
-            }
+            counts[plan.name] = {**self._apply_plan(plan), **held_back[plan.name]}
             self.fault(f"after_{plan.name}")
         counts["classes"]["teacher_changed"] = self._teacher_of_record()
         self.fault("after_teacher_of_record")

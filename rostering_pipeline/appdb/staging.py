@@ -31,25 +31,38 @@ def staging_table(metadata: sa.MetaData, name: str, columns: Iterable[sa.Column]
     )
 
 
-def create_and_load(
-    conn: sa.Connection, table: sa.Table, fill: pa.Table | sa.Insert, keys: Sequence[str]
-) -> None:
-    """Create `table` afresh, fill it (arrow rows with its column names, or an INSERT ...
-    SELECT), then index and analyze it so joins against it plan well."""
+def create(conn: sa.Connection, table: sa.Table) -> None:
+    """Create `table` afresh, empty."""
     table.drop(conn, checkfirst=True)
     table.create(conn)
-    if isinstance(fill, sa.Insert):
-        conn.execute(fill)
-    elif fill.num_rows:
-        rows = fill.select([c.name for c in table.columns])
-        if conn.dialect.name == "postgresql":
-            _copy_postgresql(conn, table, rows)
-        else:
-            _insert_sqlite(conn, table, rows)
+
+
+def load(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> None:
+    """Append arrow rows (with `table`'s column names) to it."""
+    if not rows.num_rows:
+        return
+    rows = rows.select([c.name for c in table.columns])
+    if conn.dialect.name == "postgresql":
+        _copy_postgresql(conn, table, rows)
+    else:
+        _insert_sqlite(conn, table, rows)
+
+
+def finish(conn: sa.Connection, table: sa.Table, keys: Sequence[str]) -> None:
+    """Index and analyze a loaded table, so joins against it plan well."""
     if conn.dialect.name == "sqlite":
         # SQLite joins by nested loops: without an index every anti-join is quadratic.
         sa.Index(f"ix_{table.name}_keys", *(table.c[k] for k in keys)).create(conn)
     conn.exec_driver_sql(f"ANALYZE {_quoted(conn, table.name)}")
+
+
+def create_and_load(
+    conn: sa.Connection, table: sa.Table, fill: sa.Insert, keys: Sequence[str]
+) -> None:
+    """Create `table` afresh, fill it by an INSERT ... SELECT, then index and analyze it."""
+    create(conn, table)
+    conn.execute(fill)
+    finish(conn, table, keys)
 
 
 def _quoted(conn: sa.Connection, name: str) -> str:

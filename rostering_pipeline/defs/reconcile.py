@@ -2,10 +2,12 @@
 validated to the application database: one set, validated together, or nothing."""
 
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import dagster as dg
 import orjson
+import pandas as pd
 
 from rostering_pipeline.appdb.ledger import LedgerEntry, run_verdicts
 from rostering_pipeline.appdb.reconcile import Guard, reconcile
@@ -24,7 +26,9 @@ from rostering_pipeline.districts import get_district, record_outcome
 from rostering_pipeline.errors import BadInput, ChecksFailed, SyncHeld
 from rostering_pipeline.oneroster.entities import ENTITIES
 from rostering_pipeline.outcomes import describe_failed_checks, describe_held
-from rostering_pipeline.preview import build_report
+from rostering_pipeline.preview import REPORTED, build_report
+from rostering_pipeline.snapshot_keys import SnapshotKey
+from rostering_pipeline.snapshots import SnapshotStore
 
 
 def applicable_snapshots(ledger: dict[str, LedgerEntry]) -> dict[str, LedgerEntry]:
@@ -56,6 +60,23 @@ def describe_origins(entries: dict[str, LedgerEntry]) -> str:
     for name, entry in entries.items():
         by_run.setdefault(entry.dagster_run_id, []).append(name)
     return "; ".join(f"{run} ({', '.join(names)})" for run, names in by_run.items())
+
+
+def _chunks(store: SnapshotStore, key: SnapshotKey, entry: LedgerEntry) -> Iterator[pd.DataFrame]:
+    """An entity's snapshot, a batch of rows at a time, typed as the pull was."""
+    dtypes = ENTITIES[entry.entity].dtypes()
+    for batch in store.batches(entry.snapshot_location, key):
+        yield batch.astype(dtypes)
+
+
+def _read(
+    store: SnapshotStore, key: SnapshotKey, entries: dict[str, LedgerEntry], names: tuple[str, ...]
+) -> dict[str, pd.DataFrame]:
+    """Whole snapshots, typed as the pull was (the preview's report reads orgs and users)."""
+    return {
+        name: store.read(entries[name].snapshot_location, key).astype(ENTITIES[name].dtypes())
+        for name in names
+    }
 
 
 def _high_water_mark(entries: dict[str, LedgerEntry]) -> datetime | None:
@@ -100,14 +121,10 @@ def roster(
     mode = next(iter(entries.values())).mode
     effective_mode(district, mode)  # a preview district never applies a full snapshot
     store, key = snapshots.store(), snapshots.key(engine, district.key)
-    frames = {
-        name: store.read(entry.snapshot_location, key).astype(ENTITIES[name].dtypes())
-        for name, entry in entries.items()
-    }
     result = reconcile(
         engine,
         district_id=district.id,
-        frames=frames,
+        frames={name: _chunks(store, key, entry) for name, entry in entries.items()},
         mode=mode,
         absent=frozenset(name for name, entry in entries.items() if entry.file_absent),
         quarantined={name: entry.quarantined_ids for name, entry in entries.items()},
@@ -134,7 +151,7 @@ def roster(
             conn, district.key, succeeded=True, at=datetime.now(UTC), refreshed=refreshed
         )
         if result.status == "preview":  # the report goes beside the diff it describes
-            report = build_report(frames, result.counts)
+            report = build_report(_read(store, key, entries, REPORTED), result.counts)
             conn.execute(
                 sync_runs.update()
                 .where(sync_runs.c.id == result.sync_run_id)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
@@ -93,6 +95,48 @@ def test_s1_then_s2_equals_s2_alone(engine, first, second):
     _apply(engine, alone, second, T0 + timedelta(days=1))
 
     assert _final_state(engine, both) == _final_state(engine, alone)
+
+
+def _chunks(frame: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:
+    for start in range(0, len(frame), size):
+        yield frame.iloc[start : start + size]
+
+
+def _in_chunks(frames: dict, size: int) -> dict:
+    """Each frame as a one-pass stream of chunks of `size` rows, as snapshots are read back."""
+    return {name: _chunks(frame, size) for name, frame in frames.items()}
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    pulls=st.lists(snapshots(), min_size=2, max_size=2),
+    size=st.integers(min_value=1, max_value=3),
+    held=st.lists(st.sampled_from(USERS), unique=True, max_size=3),
+)
+def test_a_pull_staged_in_chunks_applies_as_the_whole_of_it(engine, pulls, size, held):
+    with engine.begin() as conn:
+        for table in reversed(tables.metadata.sorted_tables):
+            conn.execute(sa.delete(table))
+    whole, chunked = add_district(engine, "whole"), add_district(engine, "chunked")
+
+    for day, frames in enumerate(pulls):
+        options = {
+            "mode": "full",
+            "guard": NO_GUARD,
+            "now": T0 + timedelta(days=day),
+            # quarantined users, sent or not: kept as they are whichever chunk they are in
+            "quarantined": {"users": frozenset(held)},
+        }
+        at_once = reconcile(engine, district_id=whole, frames=frames, **options)
+        chunks = _in_chunks(frames, size)
+        streamed = reconcile(engine, district_id=chunked, frames=chunks, **options)
+        assert streamed.counts == at_once.counts
+
+    assert _final_state(engine, chunked) == _final_state(engine, whole)
 
 
 def test_sqlite_and_postgresql_store_identical_rosters(pg_url, tmp_path):
