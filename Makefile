@@ -6,7 +6,7 @@ DATA_DIR ?= $(CURDIR)/.rostering
 UI_PORT ?= 3000
 export ROSTERING_DATA_DIR := $(abspath $(DATA_DIR))
 
-.PHONY: install demo ui test lint bench bench-scale clean
+.PHONY: install demo ui test lint bench bench-scale bench-memory clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ bench-scale: install
 	$(BIN)/pip install --quiet -r benchmarks/requirements.txt
 	$(BIN)/python -m benchmarks.registry_scale --out benchmarks/FLEET.md
 	$(BIN)/python -m benchmarks.webhook_load --out benchmarks/FLEET.md
+
+# The sync's resident memory by step, first sync and no-change re-sync of a 200,000-student
+# district (about 3 minutes; a section of benchmarks/MEMORY.md per commit).
+bench-memory: install
+	$(BIN)/pip install --quiet -r benchmarks/requirements.txt
+	$(BIN)/python -m benchmarks.step_memory --out benchmarks/MEMORY.md
 
 clean:
 	rm -rf $(VENV) .rostering .pytest_cache .ruff_cache

@@ -13,6 +13,7 @@ the same code serves one machine and a scaled-out deployment.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -121,6 +122,45 @@ def _decryption(key: SnapshotKey, location: str) -> pq.FileDecryptionProperties:
     return factory.file_decryption_properties(connection)
 
 
+class SnapshotWriter:
+    """One snapshot file, encrypted, written in row groups as its chunks come."""
+
+    def __init__(
+        self, fs: pafs.FileSystem, path: str, key: SnapshotKey, compression: str, location: str
+    ) -> None:
+        self.location = location  # as the ledger names it
+        self._fs, self._path, self._key, self._compression = fs, path, key, compression
+        self._writer: pq.ParquetWriter | None = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        self.write_table(pa.Table.from_pandas(frame, preserve_index=False))
+
+    def write_table(self, table: pa.Table) -> None:
+        if self._writer is None:  # the first chunk's schema is the file's
+            self._writer = pq.ParquetWriter(
+                self._path,
+                table.schema,
+                filesystem=self._fs,
+                compression=self._compression,
+                encryption_properties=_encryption(self._key, self._path),
+            )
+        self._writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+
+    def __enter__(self) -> SnapshotWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if self._writer is None:
+            if kind is None:
+                raise ValueError(
+                    f"snapshot {self.location}: no chunk written, not even an empty one"
+                )
+            return
+        self._writer.close()
+        if kind is not None:
+            self._fs.delete_file(self._path)  # no half-written snapshot
+
+
 @dataclass(frozen=True)
 class SnapshotStore:
     # A folder or an object-store URI, which may carry credentials (`s3://KEY:SECRET@bucket/…`)
@@ -162,25 +202,32 @@ class SnapshotStore:
     def write(self, key: SnapshotKey, run_id: str, entity: str, frame: pd.DataFrame) -> str:
         """Writes the frame encrypted under the district's key; returns the snapshot's location.
         Retention is the caller's (`retention.enforce`): it knows the district's policy."""
+        with self.writer(key, run_id, entity) as snapshot:
+            snapshot.write(frame)
+        return snapshot.location
+
+    @contextlib.contextmanager
+    def writer(self, key: SnapshotKey, run_id: str, entity: str) -> Iterator[SnapshotWriter]:
+        """A snapshot written a chunk at a time (`write` each, at least one); the file is
+        complete when the block ends, and removed if it ends in an error."""
         fs, district_dir = self._district_dir(key.district)
         run_dir = f"{district_dir}/{run_id}"
         fs.create_dir(run_dir, recursive=True)
-        location = self.location(key.district, run_id, entity)
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        self._write_table(fs, f"{run_dir}/{entity}.parquet", table, key)
-        return location
+        snapshot = SnapshotWriter(
+            fs,
+            f"{run_dir}/{entity}.parquet",
+            key,
+            self.compression,
+            self.location(key.district, run_id, entity),
+        )
+        with snapshot:
+            yield snapshot
 
     def _write_table(
         self, fs: pafs.FileSystem, path: str, table: pa.Table, key: SnapshotKey
     ) -> None:
-        pq.write_table(
-            table,
-            path,
-            filesystem=fs,
-            compression=self.compression,
-            row_group_size=ROW_GROUP_ROWS,
-            encryption_properties=_encryption(key, path),
-        )
+        with SnapshotWriter(fs, path, key, self.compression, path) as snapshot:
+            snapshot.write_table(table)
 
     def read(
         self, location: str, key: SnapshotKey, columns: list[str] | None = None

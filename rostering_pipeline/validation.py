@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 
 from rostering_pipeline.oneroster.entities import ENTITIES, INVALID_FIELDS
 from rostering_pipeline.oneroster.vocabulary import CEDS_GRADES
+from rostering_pipeline.repeated_ids import repeated
 from rostering_pipeline.schemas import (
     DATE_RANGES,
     END_NOT_BEFORE_BEGIN,
@@ -62,6 +63,16 @@ class References:
     # Entities a CSV package left out (file absent): references into them never block; they
     # are counted by `references_into_absent` instead, for a WARN check.
     absent: frozenset[str] = frozenset()
+    # The ids as Arrow arrays, made once: the rules look them up chunk after chunk.
+    _arrays: dict[tuple[str, pa.DataType], pa.Array] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def value_set(self, target: str, kind: pa.DataType) -> pa.Array:
+        """The known ids of `target` as an Arrow array of `kind` (string or large_string)."""
+        if (target, kind) not in self._arrays:
+            self._arrays[(target, kind)] = pa.array(list(getattr(self, target)), kind)
+        return self._arrays[(target, kind)]
 
     @classmethod
     def from_frames(cls, frames: Mapping[str, pd.DataFrame]) -> References:
@@ -86,7 +97,7 @@ class References:
         )
 
 
-_REFERENCED = tuple(f.name for f in dataclasses.fields(References) if f.name != "absent")
+_REFERENCED = tuple(f.name for f in dataclasses.fields(References) if f.init and f.name != "absent")
 
 
 class _Arity(Enum):
@@ -140,13 +151,12 @@ def align_reference_case(
     for reference in REFERENCES.get(entity, ()):
         if reference.arity is not _Arity.ONE:
             continue
-        known = getattr(refs, reference.target)
         values = frame[reference.column]
-        unknown = values.notna().to_numpy(dtype=bool) & ~_isin(values, known)
+        unknown = values.notna().to_numpy(dtype=bool) & ~_known(values, refs, reference.target)
         if not unknown.any():
             continue
         by_lower: dict[str, list[str]] = {}
-        for sourced_id in known:
+        for sourced_id in getattr(refs, reference.target):
             by_lower.setdefault(sourced_id.lower(), []).append(sourced_id)
         sent = values.to_numpy(dtype=object, na_value=None)
         spelled = sent.copy()
@@ -249,7 +259,19 @@ def validate(
     max_quarantine_ratio: float = 0.005,
     upstream_quarantined: Mapping[str, frozenset[str]] = _NOTHING_QUARANTINED,
 ) -> Verdict:
-    """Check a normalized frame of `entity` against its rules.
+    """Check a normalized frame of `entity` against its rules: a `Validation` of one chunk."""
+    validation = Validation(
+        entity,
+        refs,
+        max_quarantine_ratio=max_quarantine_ratio,
+        upstream_quarantined=upstream_quarantined,
+    )
+    validation.add(frame)
+    return validation.verdict()
+
+
+class Validation:
+    """The gate over a pull of `entity` that arrives in chunks (`add` each, then `verdict`).
 
     `refs`: the sourced_ids its references may point at (None: referential rules skipped). Rows
     of status tobedeleted are exempt from referential rules: they are being removed. Row-level
@@ -257,44 +279,106 @@ def validate(
     structural failure, fail the verdict, which then quarantines nothing (nothing applies).
     `upstream_quarantined` maps an entity to its quarantined ids; rows pointing at one of them
     are quarantined with it, counted apart and not against the ratio.
-    """
-    if entity not in SCHEMAS:
-        raise ValueError(f"unknown entity {entity!r}; expected one of {', '.join(SCHEMAS)}")
-    frame = frame.reset_index(drop=True)  # failure positions index the frame
-    structural, found = _schema_findings(entity, frame)
-    if refs is not None and not structural:  # referential rules need the contract's columns
-        found += _reference_findings(entity, frame, refs)
-    findings = (
-        pd.concat([_findings([], "", None), *found], ignore_index=True)
-        .drop_duplicates()
-        .sort_values(["rule", "field", "position"])
-    )
-    ids = _sourced_ids(frame)[findings["position"]]
-    fields = findings["field"].to_numpy(dtype=object)
-    failures = tuple(
-        RuleFailure(sourced_id, rule, field)
-        for sourced_id, rule, field in zip(ids, findings["rule"], fields, strict=True)
-    )
-    structural += _identity_messages(failures)
 
-    failing_rows = findings["position"].nunique()
-    passed = not structural and (
-        not failing_rows or failing_rows / len(frame) <= max_quarantine_ratio
-    )
-    quarantined = frozenset(ids) - {None} if passed else frozenset()
-    dependants = (
-        _dependants(entity, frame, upstream_quarantined) - quarantined if passed else frozenset()
-    )
-    return Verdict(
-        entity=entity,
-        rows=len(frame),
-        passed=passed,
-        structural=tuple(structural),
-        failures=failures,
-        quarantined_ids=quarantined,
-        dependent_quarantined_ids=dependants,
-        failing_rows=failing_rows,
-        max_quarantine_ratio=max_quarantine_ratio,
+    Row rules run per chunk; a sourced_id's uniqueness is decided over the whole pull, from its
+    ids kept as Arrow arrays (a few bytes a row, where the chunks' frames are not kept).
+    """
+
+    def __init__(
+        self,
+        entity: str,
+        refs: References | None,
+        *,
+        max_quarantine_ratio: float = 0.005,
+        upstream_quarantined: Mapping[str, frozenset[str]] = _NOTHING_QUARANTINED,
+    ) -> None:
+        if entity not in SCHEMAS:
+            raise ValueError(f"unknown entity {entity!r}; expected one of {', '.join(SCHEMAS)}")
+        self.entity = entity
+        self.refs = refs
+        self.max_quarantine_ratio = max_quarantine_ratio
+        self.upstream_quarantined = upstream_quarantined
+        self.rows = 0
+        self._structural: dict[str, None] = {}  # messages, in order, each once
+        self._findings: list[pd.DataFrame] = []  # position in the pull, rule, field, sourced_id
+        self._ids: list[pa.Array] = []
+        self._dependants: set[str] = set()
+
+    def add(self, frame: pd.DataFrame) -> None:
+        frame = frame.reset_index(drop=True)  # failure positions index the frame
+        structural, found = _schema_findings(self.entity, frame)
+        if self.refs is not None and not structural:  # referential rules need the columns
+            found += _reference_findings(self.entity, frame, self.refs)
+        findings = pd.concat([_findings([], "", None), *found], ignore_index=True)
+        # Uniqueness is the whole pull's: found in `verdict`, over every chunk's ids.
+        findings = findings[findings["rule"] != UNIQUE_SOURCED_ID].drop_duplicates()
+        ids = _sourced_ids(frame)
+        self._findings.append(_located(findings, ids, self.rows))
+        self._ids.append(_id_array(ids))
+        self._structural.update(dict.fromkeys(structural))
+        if not structural:  # a structural failure fails the verdict: nothing is quarantined
+            self._dependants |= _dependants(self.entity, frame, self.upstream_quarantined)
+        self.rows += len(frame)
+
+    def verdict(self) -> Verdict:
+        findings = pd.concat(
+            [
+                _located(_findings([], "", None), np.array([], dtype=object), 0),
+                *self._findings,
+                self._repeated_ids(),
+            ],
+            ignore_index=True,
+        ).sort_values(["rule", "field", "position"])
+        fields = findings["field"].to_numpy(dtype=object)
+        failures = tuple(
+            RuleFailure(sourced_id, rule, field)
+            for sourced_id, rule, field in zip(
+                findings["sourced_id"], findings["rule"], fields, strict=True
+            )
+        )
+        structural = [*self._structural, *_identity_messages(failures)]
+        failing_rows = findings["position"].nunique()
+        passed = not structural and (
+            not failing_rows or failing_rows / self.rows <= self.max_quarantine_ratio
+        )
+        quarantined = frozenset(findings["sourced_id"]) - {None} if passed else frozenset()
+        dependants = frozenset(self._dependants) - quarantined if passed else frozenset()
+        return Verdict(
+            entity=self.entity,
+            rows=self.rows,
+            passed=passed,
+            structural=tuple(structural),
+            failures=failures,
+            quarantined_ids=quarantined,
+            dependent_quarantined_ids=dependants,
+            failing_rows=failing_rows,
+            max_quarantine_ratio=self.max_quarantine_ratio,
+        )
+
+    def _repeated_ids(self) -> pd.DataFrame:
+        """Every row whose sourced_id another row of the pull shares (nulls are `required`'s)."""
+        ids = pa.chunked_array(self._ids, pa.string())
+        shared = pc.is_in(ids, value_set=repeated(ids)).to_numpy(zero_copy_only=False)
+        positions = np.flatnonzero(shared)
+        everything = ids.to_numpy(zero_copy_only=False) if len(positions) else np.array([])
+        found = _findings(positions, UNIQUE_SOURCED_ID, "sourced_id")
+        return _located(found, everything, 0)
+
+
+def _id_array(ids: np.ndarray) -> pa.Array:
+    """The ids as Arrow strings; a broken frame's non-text ids as their text (its dtype is
+    already a structural failure)."""
+    try:
+        return pa.array(ids, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if v is None else str(v) for v in ids], pa.string())
+
+
+def _located(findings: pd.DataFrame, ids: np.ndarray, offset: int) -> pd.DataFrame:
+    """Findings of a chunk with each row's sourced_id, positioned in the whole pull."""
+    return findings.assign(
+        sourced_id=ids[findings["position"].to_numpy()] if len(findings) else None,
+        position=findings["position"] + offset,
     )
 
 
@@ -393,20 +477,27 @@ def _unknown_references(
     for reference in REFERENCES.get(entity, ()):
         if (reference.target in refs.absent) != absent:
             continue
-        known = getattr(refs, reference.target)
         values = frame[reference.column]
         if reference.arity is _Arity.ONE:
-            unknown = values.notna().to_numpy(dtype=bool) & ~_isin(values, known)
+            unknown = values.notna().to_numpy(dtype=bool) & ~_known(values, refs, reference.target)
         else:
+            known = getattr(refs, reference.target)
             unknown = _unknown_lists(values, known, reference.arity, checked)
         yield reference, checked & unknown
 
 
-def _isin(values: pd.Series, known: frozenset[str]) -> np.ndarray:
-    """Membership of a string column, nulls False. Series.isin converts a set value by value,
-    several times slower on a million rows than one Arrow array and compute call."""
+def _known(values: pd.Series, refs: References, target: str) -> np.ndarray:
+    """Membership of a string column in the ids of `target`, nulls False. Series.isin converts a
+    set value by value, several times slower on a million rows than one Arrow compute call."""
     arrow = pa.array(values)
-    found = pc.is_in(arrow, value_set=pa.array(list(known), type=arrow.type))
+    found = pc.is_in(arrow, value_set=refs.value_set(target, arrow.type))
+    return found.to_numpy(zero_copy_only=False)
+
+
+def _isin(values: pd.Series, ids: frozenset[str]) -> np.ndarray:
+    """Membership of a string column in a few ids (quarantined ones), nulls False."""
+    arrow = pa.array(values)
+    found = pc.is_in(arrow, value_set=pa.array(list(ids), type=arrow.type))
     return found.to_numpy(zero_copy_only=False)
 
 
@@ -509,11 +600,11 @@ def volume_count(entity: str, frame: pd.DataFrame) -> int:
 
 
 def volume_change(
-    entity: str, frame: pd.DataFrame, last_applied_active: int | None, *, drop_ratio: float = 0.25
+    entity: str, current: int, last_applied_active: int | None, *, drop_ratio: float = 0.25
 ) -> VolumeVerdict:
-    """Warn when the frame's VOLUME_MEASURES count fell by more than drop_ratio since the last
-    applied roster (`last_applied_active`: the same count in the app DB, None when empty)."""
-    current = volume_count(entity, frame)
+    """Warn when the pull's VOLUME_MEASURES count (`current`, summed `volume_count` of its
+    chunks) fell by more than drop_ratio since the last applied roster (`last_applied_active`:
+    the same count in the app DB, None when empty)."""
     fell = last_applied_active is not None and current < (1 - drop_ratio) * last_applied_active
     return VolumeVerdict(
         entity=entity,
@@ -562,27 +653,41 @@ class GradeVerdict:
 
 
 def grade_vocabulary(entity: str, frame: pd.DataFrame) -> GradeVerdict:
-    """Count the rows whose grades fall outside CEDS. A pull holds few distinct grade lists, so
-    each distinct JSON text is parsed once."""
-    column = pa.array(frame["grades"], pa.string())
-    if isinstance(column, pa.ChunkedArray):  # pyarrow-backed columns come chunked
-        column = column.combine_chunks()
-    texts = column.dictionary_encode()
-    counts = pc.value_counts(texts.indices)
-    rows_per_text = dict(
-        zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True)
-    )
-    outside: Counter[str] = Counter()
-    rows = 0
-    for index, text in enumerate(texts.dictionary.to_pylist()):
-        grades = {g for g in (_parse_list(text) or []) if isinstance(g, str)} - CEDS_GRADES
-        if grades:
-            rows += rows_per_text.get(index, 0)
-            for grade in grades:
-                outside[grade] += rows_per_text.get(index, 0)
-    return GradeVerdict(
-        entity=entity,
-        rows=rows,
-        values=tuple(outside.most_common(_GRADE_EXAMPLES)),
-        distinct=len(outside),
-    )
+    """The grades outside CEDS in one frame: a `GradeTally` of one chunk."""
+    tally = GradeTally(entity)
+    tally.add(frame)
+    return tally.verdict()
+
+
+class GradeTally:
+    """Rows whose grades fall outside CEDS, over a pull's chunks. A pull holds few distinct
+    grade lists, so each distinct JSON text of a chunk is parsed once."""
+
+    def __init__(self, entity: str) -> None:
+        self.entity = entity
+        self.rows = 0
+        self.outside: Counter[str] = Counter()
+
+    def add(self, frame: pd.DataFrame) -> None:
+        column = pa.array(frame["grades"], pa.string())
+        if isinstance(column, pa.ChunkedArray):  # pyarrow-backed columns come chunked
+            column = column.combine_chunks()
+        texts = column.dictionary_encode()
+        counts = pc.value_counts(texts.indices)
+        rows_per_text = dict(
+            zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True)
+        )
+        for index, text in enumerate(texts.dictionary.to_pylist()):
+            grades = {g for g in (_parse_list(text) or []) if isinstance(g, str)} - CEDS_GRADES
+            if grades:
+                self.rows += rows_per_text.get(index, 0)
+                for grade in grades:
+                    self.outside[grade] += rows_per_text.get(index, 0)
+
+    def verdict(self) -> GradeVerdict:
+        return GradeVerdict(
+            entity=self.entity,
+            rows=self.rows,
+            values=tuple(self.outside.most_common(_GRADE_EXAMPLES)),
+            distinct=len(self.outside),
+        )

@@ -29,19 +29,10 @@ from rostering_pipeline.oneroster.client import FetchResult, FetchStats
 from rostering_pipeline.oneroster.csv_package import Manifest, PackageError, open_package
 from rostering_pipeline.oneroster.entities import ENTITIES, Entity
 from rostering_pipeline.oneroster.profile import DeltaPolicy, delta_policy
-from rostering_pipeline.scope import restrict_to_schools
+from rostering_pipeline.pull_gate import GatedPull, gate_pull
 from rostering_pipeline.snapshot_keys import SnapshotKey
 from rostering_pipeline.snapshots import SnapshotStore
-from rostering_pipeline.validation import (
-    GRADED,
-    References,
-    Verdict,
-    align_reference_case,
-    grade_vocabulary,
-    references_into_absent,
-    validate,
-    volume_change,
-)
+from rostering_pipeline.validation import References, Verdict, volume_change
 
 # Entities whose ids an entity's referential rules need; also the asset graph's edges.
 UPSTREAM: dict[str, tuple[str, ...]] = {
@@ -165,22 +156,24 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
             refs, upstream_quarantined = _references(
                 conn, store, key, district, entity.name, mode, lineage
             )
-        frame, case_aligned = align_reference_case(entity.name, fetched.frame, refs)
-        absent_references = references_into_absent(entity.name, frame, refs)
-        in_scope = len(frame)
-        if district.school_allow_list is not None:
-            frame = restrict_to_schools(
-                entity.name, frame, district.school_allow_list, kept_orgs=refs.orgs
+        with store.writer(key, context.run.run_id, entity.name) as snapshot:
+            gated = gate_pull(
+                entity.name,
+                fetched,
+                refs,
+                snapshot,
+                school_allow_list=district.school_allow_list,
+                upstream_quarantined=upstream_quarantined,
             )
-        location = store.write(key, context.run.run_id, entity.name, frame)
+        location, verdict = snapshot.location, gated.verdict
         with engine.connect() as conn:
-            verdict = validate(entity.name, frame, refs, upstream_quarantined=upstream_quarantined)
             volume = (
-                volume_change(entity.name, frame, _active_rows(conn, district.id, entity.name))
+                volume_change(
+                    entity.name, gated.volume, _active_rows(conn, district.id, entity.name)
+                )
                 if entity.name in VOLUME_CHECKED and mode != "delta" and not pulled.file_absent
                 else None
             )
-        grades = grade_vocabulary(entity.name, frame) if entity.name in GRADED else None
         stats = fetched.stats
         observed = stats.profile.observed()
         try:
@@ -207,7 +200,7 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
         retention.enforce(engine, store, district)
         return dg.MaterializeResult(
             metadata={
-                **row_split(frame, verdict, stats, outside_schools=in_scope - len(frame)),
+                **row_split(gated, stats),
                 "pages": dg.MetadataValue.int(stats.pages),
                 "requests": dg.MetadataValue.int(stats.requests),
                 "retries": dg.MetadataValue.int(stats.retries),
@@ -218,7 +211,7 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
                 "provider_clock_at": dg.MetadataValue.text(stats.clock_at.isoformat()),
                 "provider_profile": dg.MetadataValue.json(observed),
                 "tolerated_values": dg.MetadataValue.int(sum(stats.profile.tolerated.values())),
-                "references_case_aligned": dg.MetadataValue.int(case_aligned),
+                "references_case_aligned": dg.MetadataValue.int(gated.case_aligned),
                 **(
                     {"delta_overlap": dg.MetadataValue.text(_overlap_note(policy))}
                     if mode == "delta" and district.source == "rest"
@@ -230,8 +223,8 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
                 verdict,
                 volume,
                 volume_checked=entity.name in VOLUME_CHECKED,
-                grades=grades,
-                absent_references=absent_references,
+                grades=gated.grades,
+                absent_references=gated.absent_references,
             ),
         )
 
@@ -273,20 +266,18 @@ def _pull(
     return _Pulled(mode, fetched, _mode_note(sync.mode, mode, district, policy))
 
 
-def row_split(
-    frame: pd.DataFrame, verdict: Verdict, stats: FetchStats, *, outside_schools: int
-) -> dict[str, dg.MetadataValue]:
+def row_split(gated: GatedPull, stats: FetchStats) -> dict[str, dg.MetadataValue]:
     """The snapshot's rows (the catalog's row count) and how the provider's records split: what
     was left out (guardians, schools outside the allow-list), then active and `tobedeleted` rows,
     and the rows quarantined by the checks (not applied)."""
-    tobedeleted = int((frame["status"] == "tobedeleted").sum())
+    verdict = gated.verdict
     return {
-        "dagster/row_count": dg.MetadataValue.int(len(frame)),
+        "dagster/row_count": dg.MetadataValue.int(gated.rows),
         "rows_from_provider": dg.MetadataValue.int(stats.received),
         "rows_guardians_dropped": dg.MetadataValue.int(stats.received - stats.rows),
-        "rows_outside_schools": dg.MetadataValue.int(outside_schools),
-        "rows_active": dg.MetadataValue.int(len(frame) - tobedeleted),
-        "rows_tobedeleted": dg.MetadataValue.int(tobedeleted),
+        "rows_outside_schools": dg.MetadataValue.int(gated.outside_schools),
+        "rows_active": dg.MetadataValue.int(gated.rows - gated.tobedeleted),
+        "rows_tobedeleted": dg.MetadataValue.int(gated.tobedeleted),
         "rows_quarantined": dg.MetadataValue.int(
             len(verdict.quarantined_ids | verdict.dependent_quarantined_ids)
         ),

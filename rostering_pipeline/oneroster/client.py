@@ -23,7 +23,7 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,7 +34,6 @@ import httpx
 import orjson
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import tenacity
 
 from rostering_pipeline.oneroster.auth import Authenticator
@@ -57,6 +56,7 @@ from rostering_pipeline.oneroster.normalize import (
     to_frame,
 )
 from rostering_pipeline.oneroster.profile import PullProfile, profile_pull
+from rostering_pipeline.repeated_ids import repeated
 
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 _STATUS_ERRORS: dict[int, type[OneRosterError]] = {
@@ -121,8 +121,30 @@ class FetchStats:
 
 @dataclass(frozen=True)
 class FetchResult:
-    frame: pd.DataFrame
+    """A pull's rows, as normalized Arrow pages, and what it took."""
+
+    entity: Entity
+    tables: tuple[pa.Table, ...]
     stats: FetchStats
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """Every row in one frame."""
+        return to_frame(self.entity, self.tables)
+
+    def chunks(self, rows: int | None) -> Iterator[pd.DataFrame]:
+        """The rows in frames of about `rows` (whole pages; None: one frame); at least one frame,
+        empty for an empty pull."""
+        pending: list[pa.Table] = []
+        held = 0
+        for table in self.tables:
+            pending.append(table)
+            held += table.num_rows
+            if rows is not None and held >= rows:
+                yield to_frame(self.entity, pending)
+                pending, held = [], 0
+        if pending or held == 0:
+            yield to_frame(self.entity, pending)
 
 
 def check_transport(url: str, *, allow_insecure_http: bool) -> None:
@@ -362,10 +384,10 @@ class _Pull:
         received = sum(page.count for page in pages)
         if not filtered and first.total is not None and received != first.total:
             raise self.mismatch(f"received {received} rows although X-Total-Count is {first.total}")
-        frame = to_frame(self.entity, (page.table for page in pages))
+        tables = tuple(page.table for page in pages)
         clock_at = first.date or started_at
         stats = FetchStats(
-            rows=len(frame),
+            rows=sum(table.num_rows for table in tables),
             received=received,
             pages=len(pages),
             requests=self.requests,
@@ -374,7 +396,7 @@ class _Pull:
             host=httpx.URL(self.collection_url).host,
             clock_at=clock_at,
             profile=profile_pull(
-                frame,
+                tables,
                 self.tolerated,
                 filtered=filtered,
                 paging=_paging_style(first, filtered=filtered),
@@ -384,7 +406,7 @@ class _Pull:
                 now=clock_at,
             ),
         )
-        return FetchResult(frame=frame, stats=stats)
+        return FetchResult(entity=self.entity, tables=tables, stats=stats)
 
     def pages_by_total(self, first: _Page) -> list[_Page]:
         total = first.total
@@ -446,12 +468,11 @@ class _Pull:
 
     def check_unique(self, tables: list[pa.Table]) -> None:
         ids = pa.chunked_array([table["sourced_id"] for table in tables], pa.string())
-        counts = pc.value_counts(ids.drop_null())
-        repeated = counts.filter(pc.greater(counts.field("counts"), 1))
-        if len(repeated):
+        sent_twice = repeated(ids)
+        if len(sent_twice):
             raise ProviderError(
-                f"{len(repeated)} sourcedId(s) sent more than once across pages, "
-                f"e.g. {repeated[0]['values'].as_py()!r}",
+                f"{len(sent_twice)} sourcedId(s) sent more than once across pages, "
+                f"e.g. {sent_twice[0].as_py()!r}",
                 url=self.collection_url,
             )
 

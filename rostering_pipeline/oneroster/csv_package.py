@@ -40,7 +40,7 @@ from rostering_pipeline.oneroster.csv_binding import (
     CsvFile,
 )
 from rostering_pipeline.oneroster.entities import Entity
-from rostering_pipeline.oneroster.normalize import Tolerated, normalize_records, to_frame
+from rostering_pipeline.oneroster.normalize import Tolerated, normalize_records
 from rostering_pipeline.oneroster.profile import profile_pull
 
 BATCH_ROWS = 20_000
@@ -109,9 +109,9 @@ class CsvPackage:
                     version=self.manifest.version,
                 )
             )
-        frame = to_frame(entity, tables)
+        tables = tuple(tables)
         stats = FetchStats(
-            rows=len(frame),
+            rows=sum(table.num_rows for table in tables),
             received=received,
             pages=batches,
             requests=0,
@@ -120,7 +120,7 @@ class CsvPackage:
             host=f"csv {self.label}",
             clock_at=clock_at,
             profile=profile_pull(
-                frame,
+                tables,
                 tolerated,
                 filtered=mode == "delta",
                 paging=None,
@@ -130,7 +130,7 @@ class CsvPackage:
                 now=clock_at,
             ),
         )
-        return FetchResult(frame=frame, stats=stats)
+        return FetchResult(entity=entity, tables=tables, stats=stats)
 
     # --- reading -------------------------------------------------------------------------
 

@@ -7,12 +7,13 @@ to tolerate. It holds counts, rule names and grade codes: never a person's data.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from rostering_pipeline.oneroster.normalize import DATE_ONLY, MISSING, NAIVE, OFFSET, Tolerated
 
@@ -66,7 +67,7 @@ class PullProfile:
 
 
 def profile_pull(
-    frame: pd.DataFrame,
+    tables: Sequence[pa.Table],
     tolerated: Tolerated,
     *,
     filtered: bool,
@@ -76,9 +77,12 @@ def profile_pull(
     received: int,
     now: datetime,
 ) -> PullProfile:
-    modified = frame["source_modified_at"]
+    ahead = pa.scalar(now + FUTURE_SKEW, pa.timestamp("us", tz="UTC"))
+    future_dated = sum(
+        pc.sum(pc.greater(table["source_modified_at"], ahead)).as_py() or 0 for table in tables
+    )
     return PullProfile(
-        rows=len(frame),
+        rows=sum(table.num_rows for table in tables),
         filtered=filtered,
         paging=paging,
         envelope=envelope,
@@ -86,7 +90,7 @@ def profile_pull(
         timestamps=dict(tolerated.timestamps),
         tolerated=dict(tolerated.counts),
         non_ceds_grades=tuple(tolerated.grade_examples),
-        future_dated=int((modified > pd.Timestamp(now + FUTURE_SKEW)).sum()),
+        future_dated=future_dated,
     )
 
 

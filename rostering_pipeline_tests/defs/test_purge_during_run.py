@@ -16,16 +16,16 @@ def test_a_snapshot_written_after_the_purge_is_not_kept(env, provider, monkeypat
 
     register(env, provider)
     store = SnapshotStore(snapshot_url())
-    write = SnapshotStore.write
+    writer = SnapshotStore.writer
 
-    def purged_just_before(self, key, run_id, entity, frame):
+    def purged_just_before(self, key, run_id, entity):
         """The whole purge (rows and data key, then files) completes between the pull and its
         snapshot: the run still holds the key it unwrapped."""
         purge_rows(env, key.district)
         self.delete_district(key.district)
-        return write(self, key, run_id, entity, frame)
+        return writer(self, key, run_id, entity)
 
-    monkeypatch.setattr(SnapshotStore, "write", purged_just_before)
+    monkeypatch.setattr(SnapshotStore, "writer", purged_just_before)
     instance = runner.instance()
     instance.add_dynamic_partitions("district", ["d1"])
     result = defs.resolve_job_def("roster_sync").execute_in_process(
