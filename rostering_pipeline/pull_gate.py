@@ -1,7 +1,7 @@
-"""A pull through the validation gate a chunk at a time: each chunk's references take their known
-spelling, rows outside the school allow-list are left out, the rest is written to the snapshot
-(a row group per chunk), validated and counted. Only the counts, the ids the gate needs and one
-chunk are held, not the pull's frame."""
+"""A pull through the validation gate as its pages arrive: gathered into chunks, each chunk's
+references take their known spelling, rows outside the school allow-list are left out, the rest
+is written to the snapshot (a row group per chunk), validated and counted. Only a chunk, the
+counts and the ids the checks need are held, never the pull."""
 
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from rostering_pipeline.oneroster.client import FetchResult
+import pandas as pd
+import pyarrow as pa
+
+from rostering_pipeline.oneroster.entities import ENTITIES
+from rostering_pipeline.oneroster.normalize import to_frame
 from rostering_pipeline.scope import restrict_to_schools
 from rostering_pipeline.snapshots import SnapshotWriter
 from rostering_pipeline.validation import (
@@ -42,40 +46,69 @@ class GatedPull:
     grades: GradeVerdict | None  # for entities with grades
 
 
-def gate_pull(
-    entity: str,
-    fetched: FetchResult,
-    refs: References,
-    snapshot: SnapshotWriter,
-    *,
-    school_allow_list: Collection[str] | None,
-    upstream_quarantined: Mapping[str, frozenset[str]],
-) -> GatedPull:
-    validation = Validation(entity, refs, upstream_quarantined=upstream_quarantined)
-    grades = GradeTally(entity) if entity in GRADED else None
-    tobedeleted = outside = aligned = volume = 0
-    absent: Counter[str] = Counter()
-    for chunk in fetched.chunks(None if entity in WHOLE else CHUNK_ROWS):
-        chunk, re_spelled = align_reference_case(entity, chunk, refs)
-        aligned += re_spelled
-        absent.update(references_into_absent(entity, chunk, refs))
-        if school_allow_list is not None:
+class Gate:
+    """`add` each page of the pull (the pull's sink), then `finish`."""
+
+    def __init__(
+        self,
+        entity: str,
+        refs: References,
+        snapshot: SnapshotWriter,
+        *,
+        school_allow_list: Collection[str] | None,
+        upstream_quarantined: Mapping[str, frozenset[str]],
+    ) -> None:
+        self.entity = entity
+        self.refs = refs
+        self.snapshot = snapshot
+        self.school_allow_list = school_allow_list
+        self.validation = Validation(entity, refs, upstream_quarantined=upstream_quarantined)
+        self.grades = GradeTally(entity) if entity in GRADED else None
+        self.tobedeleted = self.outside = self.aligned = self.volume = 0
+        self.absent: Counter[str] = Counter()
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self._chunks = 0
+
+    def add(self, page: pa.Table) -> None:
+        self._pending.append(page)
+        self._pending_rows += page.num_rows
+        if self.entity not in WHOLE and self._pending_rows >= CHUNK_ROWS:
+            self._take_pending()
+
+    def finish(self) -> GatedPull:
+        if self._pending or not self._chunks:  # an empty pull still writes its (empty) snapshot
+            self._take_pending()
+        return GatedPull(
+            verdict=self.validation.verdict(),
+            rows=self.validation.rows,
+            tobedeleted=self.tobedeleted,
+            outside_schools=self.outside,
+            case_aligned=self.aligned,
+            absent_references=dict(self.absent),
+            volume=self.volume,
+            grades=self.grades.verdict() if self.grades is not None else None,
+        )
+
+    def _take_pending(self) -> None:
+        chunk = to_frame(ENTITIES[self.entity], self._pending)
+        self._pending, self._pending_rows = [], 0
+        self._chunks += 1
+        self._take(chunk)
+
+    def _take(self, chunk: pd.DataFrame) -> None:
+        chunk, re_spelled = align_reference_case(self.entity, chunk, self.refs)
+        self.aligned += re_spelled
+        self.absent.update(references_into_absent(self.entity, chunk, self.refs))
+        if self.school_allow_list is not None:
             in_scope = len(chunk)
-            chunk = restrict_to_schools(entity, chunk, school_allow_list, kept_orgs=refs.orgs)
-            outside += in_scope - len(chunk)
-        snapshot.write(chunk)
-        validation.add(chunk)
-        if grades is not None:
-            grades.add(chunk)
-        tobedeleted += int((chunk["status"] == "tobedeleted").sum())
-        volume += volume_count(entity, chunk)
-    return GatedPull(
-        verdict=validation.verdict(),
-        rows=validation.rows,
-        tobedeleted=tobedeleted,
-        outside_schools=outside,
-        case_aligned=aligned,
-        absent_references=dict(absent),
-        volume=volume,
-        grades=grades.verdict() if grades is not None else None,
-    )
+            chunk = restrict_to_schools(
+                self.entity, chunk, self.school_allow_list, kept_orgs=self.refs.orgs
+            )
+            self.outside += in_scope - len(chunk)
+        self.snapshot.write(chunk)
+        self.validation.add(chunk)
+        if self.grades is not None:
+            self.grades.add(chunk)
+        self.tobedeleted += int((chunk["status"] == "tobedeleted").sum())
+        self.volume += volume_count(self.entity, chunk)

@@ -137,6 +137,7 @@ class SnapshotWriter:
 
     def write_table(self, table: pa.Table) -> None:
         if self._writer is None:  # the first chunk's schema is the file's
+            self._fs.create_dir(self._path.rpartition("/")[0], recursive=True)
             self._writer = pq.ParquetWriter(
                 self._path,
                 table.schema,
@@ -212,7 +213,6 @@ class SnapshotStore:
         complete when the block ends, and removed if it ends in an error."""
         fs, district_dir = self._district_dir(key.district)
         run_dir = f"{district_dir}/{run_id}"
-        fs.create_dir(run_dir, recursive=True)
         snapshot = SnapshotWriter(
             fs,
             f"{run_dir}/{entity}.parquet",

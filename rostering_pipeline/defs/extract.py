@@ -1,8 +1,10 @@
 """`oneroster/<entity>` assets: pull a collection, snapshot it, validate it, record the verdict."""
 
 # No `from __future__ import annotations` here: Dagster reads the asset function's annotations.
+import contextlib
 import dataclasses
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -26,10 +28,11 @@ from rostering_pipeline.defs.turns import wait_for_turn
 from rostering_pipeline.districts import District, format_duration, get_district
 from rostering_pipeline.errors import BadInput, DistrictPurged
 from rostering_pipeline.oneroster.client import FetchResult, FetchStats
+from rostering_pipeline.oneroster.collected import PageSink
 from rostering_pipeline.oneroster.csv_package import Manifest, PackageError, open_package
 from rostering_pipeline.oneroster.entities import ENTITIES, Entity
 from rostering_pipeline.oneroster.profile import DeltaPolicy, delta_policy
-from rostering_pipeline.pull_gate import GatedPull, gate_pull
+from rostering_pipeline.pull_gate import Gate, GatedPull
 from rostering_pipeline.snapshot_keys import SnapshotKey
 from rostering_pipeline.snapshots import SnapshotStore
 from rostering_pipeline.validation import References, Verdict, volume_change
@@ -148,30 +151,33 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
             district = get_district(conn, context.partition_key)
             policy = district_delta_policy(conn, district)
         started = time.monotonic()
-        pulled = _pull(district, entity, sync, oneroster, policy)
-        mode, fetched = pulled.mode, pulled.fetched
         store, key = snapshots.store(), snapshots.key(engine, district.key)
-        with engine.connect() as conn:
-            lineage = run_lineage(context.instance, context.run)
-            refs, upstream_quarantined = _references(
-                conn, store, key, district, entity.name, mode, lineage
-            )
-        with store.writer(key, context.run.run_id, entity.name) as snapshot:
-            gated = gate_pull(
+        with (
+            _source(district, entity, sync, oneroster, policy) as source,
+            store.writer(key, context.run.run_id, entity.name) as snapshot,
+        ):
+            mode = source.mode
+            with engine.connect() as conn:
+                lineage = run_lineage(context.instance, context.run)
+                refs, upstream_quarantined = _references(
+                    conn, store, key, district, entity.name, mode, lineage
+                )
+            gate = Gate(
                 entity.name,
-                fetched,
                 refs,
                 snapshot,
                 school_allow_list=district.school_allow_list,
                 upstream_quarantined=upstream_quarantined,
             )
+            fetched = source.fetch(gate.add)  # the pages go through the gate as they arrive
+            gated = gate.finish()
         location, verdict = snapshot.location, gated.verdict
         with engine.connect() as conn:
             volume = (
                 volume_change(
                     entity.name, gated.volume, _active_rows(conn, district.id, entity.name)
                 )
-                if entity.name in VOLUME_CHECKED and mode != "delta" and not pulled.file_absent
+                if entity.name in VOLUME_CHECKED and mode != "delta" and not source.file_absent
                 else None
             )
         stats = fetched.stats
@@ -192,7 +198,7 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
                     dependent_quarantined_ids=verdict.dependent_quarantined_ids,
                     provider_clock_at=stats.clock_at,
                     failure_counts=_failure_counts(verdict),
-                    file_absent=pulled.file_absent,
+                    file_absent=source.file_absent,
                 )
         except DistrictPurged:  # the snapshot may have landed after the purge removed them
             store.delete_district(district.key)
@@ -206,7 +212,7 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
                 "retries": dg.MetadataValue.int(stats.retries),
                 "duration_s": dg.MetadataValue.float(round(time.monotonic() - started, 3)),
                 "provider_host": dg.MetadataValue.text(stats.host),
-                "mode": dg.MetadataValue.text(pulled.note),
+                "mode": dg.MetadataValue.text(source.note),
                 "snapshot": dg.MetadataValue.path(location),
                 "provider_clock_at": dg.MetadataValue.text(stats.clock_at.isoformat()),
                 "provider_profile": dg.MetadataValue.json(observed),
@@ -232,38 +238,53 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
 
 
 @dataclass(frozen=True)
-class _Pulled:
+class _Source:
+    """Where a run's records of an entity come from, opened: the mode is known before a record
+    is pulled, so the gate is ready for the first page."""
+
     mode: str  # the run's effective mode
-    fetched: FetchResult
     note: str  # the mode, and why it is not the one asked for
+    fetch: Callable[[PageSink], FetchResult]  # the pull, its pages to the sink
     file_absent: bool = False  # a CSV package left this entity's file out
 
 
-def _pull(
+@contextlib.contextmanager
+def _source(
     district: District,
     entity: Entity,
     sync: SyncOptions,
     oneroster: OneRosterSource,
     policy: DeltaPolicy,
-) -> _Pulled:
-    """The entity's records from the district's source: its REST API, or the CSV package the
-    run was given (whose manifest decides full or delta)."""
+) -> Iterator[_Source]:
+    """The entity's source: the district's REST API, or the CSV package the run was given
+    (whose manifest decides full or delta)."""
     if district.source == "csv":
         with open_package(required_package(district, sync.package)) as package:
             mode = package_mode(district, sync.mode, package.manifest)
-            fetched = package.fetch(
-                entity, timezone=district.timezone, include_guardians=district.include_guardians
-            )
             file_mode = package.mode_of(entity)
-            csv_file = package.file_for(entity).filename
-        note = f"{mode} (package {package.label}: {csv_file} {file_mode})"
-        return _Pulled(mode, fetched, note, file_absent=file_mode == "absent")
+            note = (
+                f"{mode} (package {package.label}: {package.file_for(entity).filename} {file_mode})"
+            )
+
+            def read(sink: PageSink) -> FetchResult:
+                return package.fetch(
+                    entity,
+                    timezone=district.timezone,
+                    include_guardians=district.include_guardians,
+                    sink=sink,
+                )
+
+            yield _Source(mode, note, read, file_absent=file_mode == "absent")
+        return
     _no_package(district, sync.package)
     mode = effective_mode(district, sync.mode, policy)
     since = district.delta_high_water_mark - policy.overlap if mode == "delta" else None
     with oneroster.client_for(district) as client:
-        fetched = client.fetch(entity, modified_since=since)
-    return _Pulled(mode, fetched, _mode_note(sync.mode, mode, district, policy))
+
+        def pull(sink: PageSink) -> FetchResult:
+            return client.fetch(entity, modified_since=since, sink=sink)
+
+        yield _Source(mode, _mode_note(sync.mode, mode, district, policy), pull)
 
 
 def row_split(gated: GatedPull, stats: FetchStats) -> dict[str, dg.MetadataValue]:

@@ -23,9 +23,9 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl, quote
@@ -38,6 +38,7 @@ import tenacity
 
 from rostering_pipeline.oneroster.auth import Authenticator
 from rostering_pipeline.oneroster.binding import requested_fields, roster_path
+from rostering_pipeline.oneroster.collected import Collected, PageSink
 from rostering_pipeline.oneroster.entities import Entity
 from rostering_pipeline.oneroster.errors import (
     AccessDenied,
@@ -121,7 +122,8 @@ class FetchStats:
 
 @dataclass(frozen=True)
 class FetchResult:
-    """A pull's rows, as normalized Arrow pages, and what it took."""
+    """A pull's rows, as normalized Arrow pages (none when they went to a sink), and what it
+    took."""
 
     entity: Entity
     tables: tuple[pa.Table, ...]
@@ -131,20 +133,6 @@ class FetchResult:
     def frame(self) -> pd.DataFrame:
         """Every row in one frame."""
         return to_frame(self.entity, self.tables)
-
-    def chunks(self, rows: int | None) -> Iterator[pd.DataFrame]:
-        """The rows in frames of about `rows` (whole pages; None: one frame); at least one frame,
-        empty for an empty pull."""
-        pending: list[pa.Table] = []
-        held = 0
-        for table in self.tables:
-            pending.append(table)
-            held += table.num_rows
-            if rows is not None and held >= rows:
-                yield to_frame(self.entity, pending)
-                pending, held = [], 0
-        if pending or held == 0:
-            yield to_frame(self.entity, pending)
 
 
 def check_transport(url: str, *, allow_insecure_http: bool) -> None:
@@ -274,7 +262,7 @@ class _Transient(Exception):
 class _Page:
     position: int | str  # offset, or the URL of a followed link
     count: int  # records the provider sent (before guardians are dropped)
-    table: pa.Table
+    table: pa.Table | None  # None once handed to the pull's sink
     total: int | None
     next_url: str | None
     has_link: bool
@@ -315,9 +303,16 @@ class OneRosterClient:
     def close(self) -> None:
         self._http.close()
 
-    def fetch(self, entity: Entity, modified_since: datetime | None = None) -> FetchResult:
-        """Every record of `entity` (modified after `modified_since`, when given)."""
-        return _Pull(self.config, self._http, entity, modified_since).run()
+    def fetch(
+        self,
+        entity: Entity,
+        modified_since: datetime | None = None,
+        sink: PageSink | None = None,
+    ) -> FetchResult:
+        """Every record of `entity` (modified after `modified_since`, when given). With a `sink`,
+        each page's rows go to it as they arrive (in no set order; the pull's checks come after
+        its last page) and the result holds none."""
+        return _Pull(self.config, self._http, entity, modified_since, sink).run()
 
 
 class _Pull:
@@ -329,7 +324,10 @@ class _Pull:
         http: httpx.Client,
         entity: Entity,
         modified_since: datetime | None,
+        sink: PageSink | None,
     ):
+        self.sink = sink
+        self.collected: Collected | None = None  # from the first page, which sets the clock
         self.config = config
         self.http = http
         self.entity = entity
@@ -364,6 +362,9 @@ class _Pull:
     def run(self) -> FetchResult:
         started, started_at = time.monotonic(), datetime.now(UTC)
         first = self.page_at(0, self.config.page_size)
+        clock_at = first.date or started_at
+        self.collected = Collected(self.sink, clock_at)
+        first = self.deliver(first)
         filtered = self.filter is not None
         if filtered:
             pages = self.pages_until_empty(first)
@@ -380,14 +381,12 @@ class _Pull:
                 "pull again",
                 url=self.collection_url,
             )
-        self.check_unique([page.table for page in pages])  # first: the likelier cause of a miscount
+        self.check_unique(self.collected.ids)  # first: the likelier cause of a miscount
         received = sum(page.count for page in pages)
         if not filtered and first.total is not None and received != first.total:
             raise self.mismatch(f"received {received} rows although X-Total-Count is {first.total}")
-        tables = tuple(page.table for page in pages)
-        clock_at = first.date or started_at
         stats = FetchStats(
-            rows=sum(table.num_rows for table in tables),
+            rows=self.collected.rows,
             received=received,
             pages=len(pages),
             requests=self.requests,
@@ -396,17 +395,24 @@ class _Pull:
             host=httpx.URL(self.collection_url).host,
             clock_at=clock_at,
             profile=profile_pull(
-                tables,
+                self.collected,
                 self.tolerated,
                 filtered=filtered,
                 paging=_paging_style(first, filtered=filtered),
                 envelope=first.envelope,
                 total=first.total,
                 received=received,
-                now=clock_at,
             ),
         )
+        tables = tuple(page.table for page in pages if page.table is not None)
         return FetchResult(entity=self.entity, tables=tables, stats=stats)
+
+    def deliver(self, page: _Page) -> _Page:
+        """Counts the page's rows and hands them to the sink; the page keeps them only when
+        there is none (the pull's pages are then put in order)."""
+        assert self.collected is not None and page.table is not None
+        self.collected.add(page.table)
+        return page if self.sink is None else replace(page, table=None)
 
     def pages_by_total(self, first: _Page) -> list[_Page]:
         total = first.total
@@ -437,7 +443,7 @@ class _Pull:
                         if page.count < expected:  # capped: ask for the rest of this slice
                             gap = (offset + page.count, expected - page.count)
                             pending[pool.submit(self.page_at, *gap)] = gap
-                        pages.append(page)
+                        pages.append(self.deliver(page))
             except BaseException:
                 self.aborted.set()  # running requests stop retrying; queued ones never start
                 for future in pending:
@@ -454,20 +460,19 @@ class _Pull:
                     "Link rel=next points back to a page already read", url=page.next_url
                 )
             visited.add(page.next_url)
-            page = self.page_from_link(page.next_url)
+            page = self.deliver(self.page_from_link(page.next_url))
             pages.append(page)
         return pages
 
     def pages_until_empty(self, first: _Page) -> list[_Page]:
         pages, offset, page = [first], first.count, first
         while page.count:
-            page = self.page_at(offset, self.config.page_size)
+            page = self.deliver(self.page_at(offset, self.config.page_size))
             pages.append(page)
             offset += page.count
         return pages
 
-    def check_unique(self, tables: list[pa.Table]) -> None:
-        ids = pa.chunked_array([table["sourced_id"] for table in tables], pa.string())
+    def check_unique(self, ids: pa.ChunkedArray) -> None:
         sent_twice = repeated(ids)
         if len(sent_twice):
             raise ProviderError(

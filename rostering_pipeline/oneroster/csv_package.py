@@ -24,11 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-import pyarrow as pa
 import pyarrow.fs as pafs
 
 from rostering_pipeline.errors import BadInput
 from rostering_pipeline.oneroster.client import FetchResult, FetchStats
+from rostering_pipeline.oneroster.collected import Collected, PageSink
 from rostering_pipeline.oneroster.csv_binding import (
     DATE_FIELDS,
     FILE_PROPERTY,
@@ -82,14 +82,20 @@ class CsvPackage:
         return self.manifest.mode_of(self.file_for(entity))
 
     def fetch(
-        self, entity: Entity, *, timezone: str = "UTC", include_guardians: bool = False
+        self,
+        entity: Entity,
+        *,
+        timezone: str = "UTC",
+        include_guardians: bool = False,
+        sink: PageSink | None = None,
     ) -> FetchResult:
-        """Every row of the entity's file as a normalized frame (empty for an absent file)."""
+        """Every row of the entity's file, normalized (none for an absent file), a batch at a
+        time to the `sink` when given, else kept in the result."""
         started, clock_at = time.monotonic(), datetime.now(UTC)
         csv_file = self.file_for(entity)
         mode = self.mode_of(entity)
         tolerated = Tolerated()
-        tables: list[pa.Table] = []
+        collected = Collected(sink, clock_at)
         received = batches = 0
         with_roles = csv_file.name == "users" and self.manifest.version == "1.2"
         roles = self._roles() if with_roles else None
@@ -99,7 +105,7 @@ class CsvPackage:
                     record["roles"] = roles.get(record.get("sourcedId"), [])
             received += len(batch)
             batches += 1
-            tables.append(
+            collected.add(
                 normalize_records(
                     entity,
                     batch,
@@ -109,9 +115,8 @@ class CsvPackage:
                     version=self.manifest.version,
                 )
             )
-        tables = tuple(tables)
         stats = FetchStats(
-            rows=sum(table.num_rows for table in tables),
+            rows=collected.rows,
             received=received,
             pages=batches,
             requests=0,
@@ -120,17 +125,16 @@ class CsvPackage:
             host=f"csv {self.label}",
             clock_at=clock_at,
             profile=profile_pull(
-                tables,
+                collected,
                 tolerated,
                 filtered=mode == "delta",
                 paging=None,
                 envelope=f"{csv_file.filename} ({mode})",
                 total=None,
                 received=received,
-                now=clock_at,
             ),
         )
-        return FetchResult(entity=entity, tables=tables, stats=stats)
+        return FetchResult(entity=entity, tables=tuple(collected.tables), stats=stats)
 
     # --- reading -------------------------------------------------------------------------
 

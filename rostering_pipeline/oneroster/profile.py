@@ -7,18 +7,14 @@ to tolerate. It holds counts, rule names and grade codes: never a person's data.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
+from rostering_pipeline.oneroster.collected import Collected
 from rostering_pipeline.oneroster.normalize import DATE_ONLY, MISSING, NAIVE, OFFSET, Tolerated
 
-# A record stamped later than the provider's own clock plus this is "in the future".
-FUTURE_SKEW = timedelta(minutes=5)
 TIMESTAMP_STYLES = (OFFSET, NAIVE, DATE_ONLY, MISSING)
 
 
@@ -67,7 +63,7 @@ class PullProfile:
 
 
 def profile_pull(
-    tables: Sequence[pa.Table],
+    collected: Collected,
     tolerated: Tolerated,
     *,
     filtered: bool,
@@ -75,14 +71,9 @@ def profile_pull(
     envelope: str,
     total: int | None,
     received: int,
-    now: datetime,
 ) -> PullProfile:
-    ahead = pa.scalar(now + FUTURE_SKEW, pa.timestamp("us", tz="UTC"))
-    future_dated = sum(
-        pc.sum(pc.greater(table["source_modified_at"], ahead)).as_py() or 0 for table in tables
-    )
     return PullProfile(
-        rows=sum(table.num_rows for table in tables),
+        rows=collected.rows,
         filtered=filtered,
         paging=paging,
         envelope=envelope,
@@ -90,7 +81,7 @@ def profile_pull(
         timestamps=dict(tolerated.timestamps),
         tolerated=dict(tolerated.counts),
         non_ceds_grades=tuple(tolerated.grade_examples),
-        future_dated=future_dated,
+        future_dated=collected.future_dated,
     )
 
 

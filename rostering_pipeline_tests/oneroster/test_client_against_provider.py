@@ -25,6 +25,7 @@ from rostering_pipeline.oneroster.auth import OAuth1Signature, OAuth2ClientCrede
 from rostering_pipeline.oneroster.client import ClientConfig, OneRosterClient, RetryPolicy
 from rostering_pipeline.oneroster.entities import ENTITIES
 from rostering_pipeline.oneroster.errors import CredentialsRejected, ProviderError
+from rostering_pipeline.oneroster.normalize import to_frame
 
 SPEC = DistrictSpec.sized(students=150, seed=7)
 SECRET = "provider-test-secret"
@@ -182,6 +183,27 @@ def test_duplicate_or_repeated_pages_fail_loudly(quirks):
         pytest.raises(ProviderError),
     ):
         client.fetch(ENTITIES["users"])
+
+
+@pytest.mark.parametrize("paging", ["total", "link", "until_empty"])
+def test_a_pull_into_a_sink_hands_over_every_row_and_keeps_none(baseline, paging):
+    quirks = {
+        "total": Quirks(),
+        "link": Quirks(total_count=False),
+        "until_empty": Quirks(total_count=False, link_header=False),
+    }
+    pages = []
+    with serve(quirks=quirks[paging]) as server, client_for(server, page_size=40) as client:
+        result = client.fetch(ENTITIES["users"], sink=pages.append)
+        kept = client.fetch(ENTITIES["users"])
+
+    assert result.tables == () and result.frame.empty  # the sink has them
+    assert len(pages) > 2 and result.stats.profile.paging == paging
+    sunk = to_frame(ENTITIES["users"], pages)
+    assert_same_frames({**baseline, "users": sunk}, baseline)
+    assert dataclasses.replace(result.stats, duration_s=0, requests=0) == dataclasses.replace(
+        kept.stats, duration_s=0, requests=0
+    )
 
 
 def test_total_an_exact_multiple_of_the_page_size(baseline):
