@@ -23,14 +23,14 @@ class Collected:
         self.tables: list[pa.Table] = []
         self.rows = 0
         self.future_dated = 0
-        self._ids: list[pa.Array | pa.ChunkedArray] = []
+        self._ids: list[pa.Array] = []
         self._ahead = pa.scalar(now + FUTURE_SKEW, pa.timestamp("us", tz="UTC"))
 
     def add(self, table: pa.Table) -> None:
         self.rows += table.num_rows
         ahead = pc.greater(table["source_modified_at"], self._ahead)
         self.future_dated += pc.sum(ahead).as_py() or 0
-        self._ids.append(table["sourced_id"])
+        self._ids.extend(table["sourced_id"].chunks)
         if self.sink is not None:
             self.sink(table)
         else:
@@ -38,5 +38,4 @@ class Collected:
 
     @property
     def ids(self) -> pa.ChunkedArray:
-        chunks = [c for ids in self._ids for c in getattr(ids, "chunks", [ids])]
-        return pa.chunked_array(chunks, pa.string())
+        return pa.chunked_array(self._ids, pa.string())
