@@ -30,6 +30,7 @@ from rostering_pipeline.oneroster.entities import ENTITIES
 DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BENCH_DATABASE = "rostering_bench_reconcile"
 DAY = datetime(2026, 9, 1, tzinfo=UTC)
+JSON_LISTS = ("grades", "periods", "term_sourced_ids", "org_sourced_ids", "school_roles")
 
 
 def ids(prefix: str, numbers: np.ndarray) -> pa.Array:
@@ -41,7 +42,7 @@ def build_frame(entity: str, n: int, columns: dict[str, object]) -> pd.DataFrame
     data = {}
     for column, dtype in ENTITIES[entity].dtypes().items():
         value = columns.get(column)
-        if value is None and column in ("grades", "periods", "term_sourced_ids", "org_sourced_ids"):
+        if value is None and column in JSON_LISTS:
             value = pa.array(["[]"] * n)
         if value is None:
             value = [None] * n

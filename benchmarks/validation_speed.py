@@ -54,6 +54,7 @@ def users(rows: int = USERS) -> pd.DataFrame:
         "grades": '["09"]',
         "enabled": True,
         "org_sourced_ids": np.char.add(np.char.add('["s', (numbers % SCHOOLS).astype(str)), '"]'),
+        "school_roles": "[]",
     }
     return _frame("users", columns, rows)
 

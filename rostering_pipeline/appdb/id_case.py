@@ -14,7 +14,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from rostering_pipeline.appdb import tables
-from rostering_pipeline.appdb.prepare import KEEP
+from rostering_pipeline.appdb.prepare import ABSENT, KEEP
 
 _CHUNK = 10_000  # bound parameters per statement: both databases cap them
 
@@ -25,12 +25,22 @@ def follow_id_case_changes(
     staged: sa.Table,
     district_id: int,
     now: sa.ColumnElement[datetime],
+    *,
+    absence_staged: bool,
 ) -> dict[str, str]:
     """Re-spell the stored ids the pull spells differently; returns {old id: new id}.
 
+    `absence_staged`: a full pull's staging holds its changed rows and, as ABSENT, the active
+    stored rows it did not carry (stored_rows.py); otherwise what is not staged was not pulled.
     Cheap when nothing changed: new pulled ids are found by the unique index, and only when there
     are some (and stored rows at all) is the district's table scanned for their lowercase."""
     in_district = target.c.district_id == district_id
+    same_id = staged.c.sourced_id == target.c.sourced_id
+    left_out = ~sa.exists().where(same_id)
+    if absence_staged:
+        # An active row carried unchanged was never staged; an inactive one left out was not.
+        staged_absent = sa.exists().where(same_id, staged.c.op == ABSENT)
+        left_out = sa.or_(staged_absent, sa.and_(~target.c.active, left_out))
     if conn.execute(sa.select(target.c.id).where(in_district).limit(1)).first() is None:
         return {}  # a first sync: nothing to re-spell
     new_ids = sa.select(staged.c.sourced_id).where(
@@ -51,7 +61,7 @@ def follow_id_case_changes(
             sa.select(target.c.sourced_id).where(
                 in_district,
                 sa.func.lower(target.c.sourced_id).in_(lowers[start : start + _CHUNK]),
-                ~sa.exists().where(staged.c.sourced_id == target.c.sourced_id),
+                left_out,
             )
         ).scalars()
         for sourced_id in stored:

@@ -23,6 +23,7 @@ from rostering_pipeline.oneroster.entities import ENTITIES
 UPSERT = "u"  # insert, update or reactivate
 DEACTIVATE = "d"  # status tobedeleted (1.0's "inactive" included)
 KEEP = "k"  # quarantined: leave the stored row exactly as it is
+ABSENT = "a"  # an active stored row a full pull did not carry (stored_rows.py)
 
 _DEACTIVATING_STATUSES = ("tobedeleted", "inactive")
 USER_SCHOOLS = "user_schools"

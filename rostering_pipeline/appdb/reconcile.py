@@ -16,6 +16,8 @@ from types import MappingProxyType
 
 import orjson
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from rostering_pipeline.appdb import tables
@@ -23,6 +25,7 @@ from rostering_pipeline.appdb.guard import Guard, entities_over_threshold
 from rostering_pipeline.appdb.id_case import follow_id_case_changes, respell_references
 from rostering_pipeline.appdb.locks import lock_unpurged
 from rostering_pipeline.appdb.prepare import (
+    ABSENT,
     DEACTIVATE,
     KEEP,
     PLANS,
@@ -35,6 +38,7 @@ from rostering_pipeline.appdb.prepare import (
     staging_columns,
 )
 from rostering_pipeline.appdb.staging import create, create_and_load, finish, load, staging_table
+from rostering_pipeline.appdb.stored_rows import StoredRows
 from rostering_pipeline.errors import BadInput
 from rostering_pipeline.oneroster.entities import ENTITIES
 
@@ -66,6 +70,8 @@ class ReconcileResult:
     sync_run_id: int
     # plan name -> the district's active rows after this run (held or preview: as before it)
     active: dict[str, int]
+    # plan name -> the rows sent to the database (a full pull's unchanged rows never are)
+    staged: dict[str, int]
 
     @property
     def held_total(self) -> int:
@@ -134,7 +140,7 @@ def reconcile(
                     - entry["deactivated"]
                     for name, entry in counts.items()
                 }
-                return ReconcileResult("succeeded", counts, None, sync_run_id, after)
+                return ReconcileResult("succeeded", counts, None, sync_run_id, after, apply.staged)
     except Exception as exc:
         with engine.begin() as conn:
             run.write(conn, "failed", error=_describe(exc))
@@ -142,7 +148,7 @@ def reconcile(
     status = "preview" if mode == "preview" else "held"
     with engine.begin() as conn:
         sync_run_id = run.write(conn, status, counts=counts, held=held or None, preview=preview)
-    return ReconcileResult(status, counts, held or None, sync_run_id, active)
+    return ReconcileResult(status, counts, held or None, sync_run_id, active, apply.staged)
 
 
 def _no_fault(_point: str) -> None:
@@ -265,6 +271,8 @@ class _Apply:
         self.full = mode != "delta"
         # Plans whose absence from the frames means nothing: school links follow their users.
         self.absent = absent | ({USER_SCHOOLS} if "users" in absent else set())
+        self.staged = dict.fromkeys(PLANS_BY_NAME, 0)
+        self.skipped = dict.fromkeys(PLANS_BY_NAME, 0)
         self.now = sa.literal(now, tables.Timestamp)
         self.fault = fault_hook
         metadata = sa.MetaData()
@@ -293,13 +301,16 @@ class _Apply:
         dependent_quarantined: Mapping[str, frozenset[str]],
     ) -> dict[str, dict[str, int]]:
         """Load every entity's pull into its staging table, chunk by chunk (users' chunks give
-        the school links too); returns the rows each plan holds back, counted."""
+        the school links too), less what a full pull carries unchanged and plus what it left out
+        (stored_rows.py); returns the rows each plan holds back, counted."""
         for plan in PLANS:
             create(self.conn, self.staging[plan.name])
         held_back = {}
-        links = self.staging[USER_SCHOOLS]
+        stored_links = self._stored(PLANS_BY_NAME[USER_SCHOOLS])
+        held_users = pa.array([], pa.string())
         quarantined_links = 0
         for name in ENTITIES:
+            stored = self._stored(PLANS_BY_NAME[name])
             stager = EntityStager(
                 PLANS_BY_NAME[name],
                 quarantined.get(name, frozenset()),
@@ -307,21 +318,43 @@ class _Apply:
             )
             for chunk in pulls[name]:
                 rows = stager.stage(chunk)
-                load(self.conn, self.staging[name], rows)
+                self._load(name, stored.sift(rows))
                 if name == "users":
                     user_links, held_links = stage_user_schools(chunk, rows["op"].to_pylist())
-                    load(self.conn, links, user_links)
+                    self._load(USER_SCHOOLS, stored_links.sift(user_links))
                     quarantined_links += held_links
-            load(self.conn, self.staging[name], stager.kept_but_absent())
+            self._load(name, stored.sift(stager.kept_but_absent()))
+            self._load(name, stored.absent())
+            self.skipped[name] = stored.skipped
+            if name == "users":
+                held_users = pa.array(sorted(stager.held_back), pa.string())
             held_back[name] = {
                 "quarantined": stager.quarantined,
                 "dependent_quarantined": stager.dependent_quarantined,
             }
+        # A held-back user's school links stay as they are, carried or not.
+        absent_links = stored_links.absent()
+        self._load(
+            USER_SCHOOLS,
+            absent_links.filter(pc.invert(pc.is_in(absent_links["user_sourced_id"], held_users))),
+        )
+        self.skipped[USER_SCHOOLS] = stored_links.skipped
         held_back[USER_SCHOOLS] = {"quarantined": quarantined_links, "dependent_quarantined": 0}
         for plan in PLANS:
             finish(self.conn, self.staging[plan.name], plan.keys)
         self.fault("after_staging")
         return held_back
+
+    def _stored(self, plan: Plan) -> StoredRows:
+        """What a full pull is compared with before staging; a delta, or a file the package
+        left out, is compared with nothing (nothing skipped, nothing absent)."""
+        if self.full and plan.name not in self.absent:
+            return StoredRows.read(self.conn, plan, self.district_id)
+        return StoredRows.nothing(plan)
+
+    def _load(self, name: str, rows: pa.Table) -> None:
+        load(self.conn, self.staging[name], rows)
+        self.staged[name] += rows.num_rows
 
     def run(self, held_back: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str, int]]:
         counts = {}
@@ -394,7 +427,7 @@ class _Apply:
             "updated": updated,
             "deactivated": deactivated,
             "reactivated": reactivated,
-            "unchanged": upserts - inserted - updated - reactivated,
+            "unchanged": upserts - inserted - updated - reactivated + self.skipped[plan.name],
             "id_case_changed": respelled,
         }
 
@@ -403,7 +436,14 @@ class _Apply:
         if plan.keys != ("sourced_id",):
             return 0
         staged = self.staging[plan.name]
-        renamed = follow_id_case_changes(self.conn, plan.table, staged, self.district_id, self.now)
+        renamed = follow_id_case_changes(
+            self.conn,
+            plan.table,
+            staged,
+            self.district_id,
+            self.now,
+            absence_staged=self.full and plan.name not in self.absent,
+        )
         respell_references(self.conn, plan.name, renamed, self.district_id)
         return len(renamed)
 
@@ -441,37 +481,29 @@ class _Apply:
         return self._rowcount(sa.insert(target).from_select(columns, rows))
 
     def _deactivate(self, plan: Plan) -> int:
-        """Explicit (tobedeleted), absent from a full pull, and cascaded from users."""
+        """Explicit (tobedeleted), absent from a full pull (staged as such), a delta user's
+        school links it no longer lists, and cascaded from users."""
         target, staged = plan.table, self.staging[plan.name]
         deactivate = sa.update(target).values(
             active=False, deactivated_at=self.now, updated_at=self.now
         )
         active_here = sa.and_(self._in_district(target), target.c.active)
         same_row = self._same_row(plan, staged)
-        count = self._rowcount(
-            deactivate.where(active_here, sa.exists().where(staged.c.op == DEACTIVATE, same_row))
-        )
-        absent = ~sa.exists().where(same_row)
-        if plan.name in self.absent:
-            pass  # the package left the file out: the rows stay as they are
-        elif plan.name == USER_SCHOOLS:
-            # A user's org list is complete: absence counts for every user the pull carries.
-            count += self._rowcount(deactivate.where(active_here, absent, self._links_in_scope()))
-        elif self.full:
-            count += self._rowcount(deactivate.where(active_here, absent))
+        explicit_or_absent = sa.exists().where(staged.c.op.in_((DEACTIVATE, ABSENT)), same_row)
+        count = self._rowcount(deactivate.where(active_here, explicit_or_absent))
+        if plan.name == USER_SCHOOLS and not self.full and plan.name not in self.absent:
+            absent = ~sa.exists().where(same_row)
+            count += self._rowcount(deactivate.where(active_here, absent, self._delta_users()))
         if "user_sourced_id" in target.c:
             user_gone = ~self._user_is_active(target.c.user_sourced_id)
             kept = sa.exists().where(staged.c.op == KEEP, same_row)
             count += self._rowcount(deactivate.where(active_here, user_gone, ~kept))
         return count
 
-    def _links_in_scope(self) -> sa.ColumnElement[bool]:
-        """School links whose absence means removal: any user but the quarantined (full), or
-        the users the delta upserts."""
+    def _delta_users(self) -> sa.ColumnElement[bool]:
+        """School links of the users a delta upserts: a user's org list is complete."""
         users = self.staging["users"]
         link_user = tables.user_schools.c.user_sourced_id
-        if self.full:
-            return ~sa.exists().where(users.c.op == KEEP, users.c.sourced_id == link_user)
         return sa.exists().where(users.c.op == UPSERT, users.c.sourced_id == link_user)
 
     def _teacher_of_record(self) -> int:

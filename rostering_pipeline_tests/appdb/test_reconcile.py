@@ -145,6 +145,34 @@ def test_rerun_with_same_frames_changes_nothing(engine, district):
     assert naive(high_water_mark(engine)) == naive(T1)  # the only change: where deltas start
 
 
+def test_a_full_re_sync_sends_the_database_only_what_changed_or_left(engine, district):
+    """Rows the change hash says are unchanged never reach the staging tables, ids with a comma,
+    a quote or a line break included (read back from the database as they were stored)."""
+    odd = {"sourced_id": 'u,"4"\nx', "family_name": "Odd"}
+    users = [*rows_of(roster(), "users"), odd]
+    apply(engine, district, roster(users=users), now=T0)
+
+    unchanged = apply(engine, district, roster(users=users), now=T1)
+    assert unchanged.staged == dict.fromkeys(unchanged.counts, 0)
+    assert unchanged.counts["users"]["unchanged"] == 6
+
+    users[2]["family_name"] = "Renamed"  # u1
+    del users[3]  # u2: gone, with their enrollment e4 and school link
+    enrollments = [e for e in rows_of(roster(), "enrollments") if e["user_sourced_id"] != "u2"]
+    changed = apply(
+        engine, district, roster(users=users, enrollments=enrollments), now=T1 + timedelta(1)
+    )
+    assert {name: changed.staged[name] for name in ("users", "user_schools", "enrollments")} == {
+        "users": 2,  # u1 changed, u2 absent
+        "user_schools": 1,  # u2/s1 absent
+        "enrollments": 1,  # e4 absent
+    }
+    assert changed.counts["users"]["updated"] == changed.counts["users"]["deactivated"] == 1
+    assert changed.counts["users"]["unchanged"] == 4
+    assert changed.counts["enrollments"]["deactivated"] == 1
+    assert "u2/s1" not in active_rows(engine, tables.user_schools, district)
+
+
 def test_update_touches_only_changed_rows(engine, district):
     apply(engine, district, roster(), now=T0)
     users = rows_of(roster(), "users")
@@ -473,6 +501,30 @@ def test_an_ambiguous_case_change_is_left_to_the_ordinary_diff(engine, district)
     result = apply(engine, district, {**roster(), "users": frame("users", respelled)}, now=T1)
     assert result.counts["users"]["id_case_changed"] == 0
     assert (result.counts["users"]["inserted"], result.counts["users"]["deactivated"]) == (2, 1)
+
+
+def test_a_stored_id_carried_unchanged_beside_its_other_case_is_left_alone(engine, district):
+    """`ab` pulled as it was beside a new `AB`: two records (the unchanged one is never staged,
+    so it must not be taken for one the pull left out)."""
+    users = [*rows_of(roster(), "users"), {"sourced_id": "ab"}]
+    apply(engine, district, roster(users=users), now=T0)
+    result = apply(engine, district, roster(users=[*users, {"sourced_id": "AB"}]), now=T1)
+    assert result.counts["users"]["id_case_changed"] == 0
+    assert (result.counts["users"]["inserted"], result.counts["users"]["deactivated"]) == (1, 0)
+    assert {"ab", "AB"} <= set(active_rows(engine, tables.users, district))
+
+
+def test_an_inactive_stored_id_returning_in_another_case_is_the_same_record(engine, district):
+    users = [*rows_of(roster(), "users"), {"sourced_id": "ab"}]
+    apply(engine, district, roster(users=users), now=T0)
+    apply(engine, district, roster(), now=T1)  # ab left out: deactivated
+    before = row(engine, tables.users, "ab")
+    result = apply(
+        engine, district, roster(users=[*users[:-1], {"sourced_id": "AB"}]), now=T1 + timedelta(1)
+    )
+    assert result.counts["users"]["id_case_changed"] == 1
+    assert result.counts["users"]["reactivated"] == 1
+    assert row(engine, tables.users, "AB")["id"] == before["id"]
 
 
 def test_a_delta_re_spelling_a_user_carries_into_rows_it_does_not_bring(engine, district):
