@@ -16,8 +16,6 @@ import sqlalchemy as sa
 from rostering_pipeline.appdb import tables
 from rostering_pipeline.appdb.prepare import ABSENT, KEEP
 
-_CHUNK = 10_000  # bound parameters per statement: both databases cap them
-
 
 def follow_id_case_changes(
     conn: sa.Connection,
@@ -43,29 +41,28 @@ def follow_id_case_changes(
         left_out = sa.or_(staged_absent, sa.and_(~target.c.active, left_out))
     if conn.execute(sa.select(target.c.id).where(in_district).limit(1)).first() is None:
         return {}  # a first sync: nothing to re-spell
-    new_ids = sa.select(staged.c.sourced_id).where(
+    is_new = (
         staged.c.op != KEEP,
         staged.c.sourced_id.is_not(None),
         ~sa.exists().where(in_district, target.c.sourced_id == staged.c.sourced_id),
     )
-    new = conn.execute(new_ids).scalars().all()
+    new = conn.execute(sa.select(staged.c.sourced_id).where(*is_new)).scalars().all()
     if not new:
         return {}
     by_lower: dict[str, list[str]] = defaultdict(list)
     for sourced_id in new:
         by_lower[sourced_id.lower()].append(sourced_id)
-    lowers = list(by_lower)
+    # One join, not a scan of the district's table per batch of new ids.
+    lowered = sa.func.lower(staged.c.sourced_id).label("lowered")
+    new_lowers = sa.select(lowered).where(*is_new).distinct().subquery()
+    stored = conn.execute(
+        sa.select(target.c.sourced_id)
+        .join(new_lowers, sa.func.lower(target.c.sourced_id) == new_lowers.c.lowered)
+        .where(in_district, left_out)
+    ).scalars()
     candidates: dict[str, list[str]] = defaultdict(list)
-    for start in range(0, len(lowers), _CHUNK):
-        stored = conn.execute(
-            sa.select(target.c.sourced_id).where(
-                in_district,
-                sa.func.lower(target.c.sourced_id).in_(lowers[start : start + _CHUNK]),
-                left_out,
-            )
-        ).scalars()
-        for sourced_id in stored:
-            candidates[sourced_id.lower()].append(sourced_id)
+    for sourced_id in stored:
+        candidates[sourced_id.lower()].append(sourced_id)
     renamed = {
         olds[0]: by_lower[lower][0]
         for lower, olds in candidates.items()
