@@ -24,6 +24,9 @@ import sqlalchemy as sa
 from rostering_pipeline.appdb.prepare import ABSENT, UPSERT, Plan, staging_columns
 
 _DIGEST = np.dtype("S16")
+_SLICE_ROWS = 100_000
+# Stored rows are read from PostgreSQL and parsed in blocks of about this many bytes of CSV.
+_BLOCK_BYTES = 8 << 20
 # Never the UTF-8 of a key, so a missing key matches no stored row.
 _NO_KEY = b"\xff"
 # Between the parts of a compound key: PostgreSQL's text cannot hold NUL, so no key contains it.
@@ -32,15 +35,20 @@ _KEY_SEPARATOR = "\x00"
 
 def key_digests(rows: pa.Table, keys: tuple[str, ...]) -> np.ndarray:
     """One 16-byte BLAKE2b digest per row of its keys (joined by NUL), as a numpy S16 array."""
-    columns = [rows[key].to_pylist() for key in keys]
-    parts = zip(*columns, strict=True) if len(keys) > 1 else ((value,) for value in columns[0])
-    digests = b"".join(
-        hashlib.blake2b(
-            _NO_KEY if None in part else _KEY_SEPARATOR.join(part).encode(), digest_size=16
-        ).digest()
-        for part in parts
-    )
-    return np.frombuffer(digests, dtype=_DIGEST)
+    digests = np.empty(rows.num_rows, dtype=_DIGEST)
+    # A slice at a time: the keys as Python strings never exist all at once.
+    for start in range(0, rows.num_rows, _SLICE_ROWS):
+        piece = rows.slice(start, _SLICE_ROWS)
+        columns = [piece[key].to_pylist() for key in keys]
+        parts = zip(*columns, strict=True) if len(keys) > 1 else ((v,) for v in columns[0])
+        joined = b"".join(
+            hashlib.blake2b(
+                _NO_KEY if None in part else _KEY_SEPARATOR.join(part).encode(), digest_size=16
+            ).digest()
+            for part in parts
+        )
+        digests[start : start + piece.num_rows] = np.frombuffer(joined, dtype=_DIGEST)
+    return digests
 
 
 class StoredRows:
@@ -104,26 +112,31 @@ class StoredRows:
 
 def _fetch(conn: sa.Connection, query: sa.Select, keys: tuple[str, ...]) -> pa.Table:
     """The query's rows as Arrow: COPY on PostgreSQL (a large district's rows in seconds)."""
-    names = [*keys, "row_hash", "active"]
+    schema = _schema(keys)
     if conn.dialect.name != "postgresql":
         rows = conn.execute(query).all()
-        return pa.table(
-            {name: pa.array([row[n] for row in rows]) for n, name in enumerate(names)},
-            schema=_schema(keys),
-        )
+        columns = {name: [row[n] for row in rows] for n, name in enumerate(schema.names)}
+        return pa.table(columns, schema=schema)
     compiled = query.compile(dialect=conn.dialect)
-    buffer = io.BytesIO()
+    blocks = [schema.empty_table()]
+    block = io.BytesIO()
     cursor = conn.connection.driver_connection.cursor()
     with cursor.copy(f"COPY ({compiled}) TO STDOUT (FORMAT csv)", compiled.params) as copy:
-        for data in copy:
-            buffer.write(data)
-    schema = _schema(keys)
-    if not buffer.tell():
-        return schema.empty_table()
-    buffer.seek(0)
+        for row in copy:  # one row's CSV line each: a block never ends inside a row
+            block.write(row)
+            if block.tell() >= _BLOCK_BYTES:
+                blocks.append(_parse_csv(block, schema))
+                block = io.BytesIO()
+    if block.tell():
+        blocks.append(_parse_csv(block, schema))
+    return pa.concat_tables(blocks)
+
+
+def _parse_csv(block: io.BytesIO, schema: pa.Schema) -> pa.Table:
+    block.seek(0)
     return pacsv.read_csv(
-        buffer,
-        read_options=pacsv.ReadOptions(column_names=names),
+        block,
+        read_options=pacsv.ReadOptions(column_names=schema.names),
         parse_options=pacsv.ParseOptions(newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
             column_types=schema, true_values=["t"], false_values=["f"]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from rostering_pipeline.appdb import tables
+from rostering_pipeline.appdb import stored_rows, tables
 from rostering_pipeline.appdb.guard import Guard
 from rostering_pipeline.appdb.locks import district_lock
 from rostering_pipeline.appdb.reconcile import FAULT_POINTS, reconcile
@@ -145,9 +145,11 @@ def test_rerun_with_same_frames_changes_nothing(engine, district):
     assert naive(high_water_mark(engine)) == naive(T1)  # the only change: where deltas start
 
 
-def test_a_full_re_sync_sends_the_database_only_what_changed_or_left(engine, district):
+def test_a_full_re_sync_sends_the_database_only_what_changed_or_left(engine, district, monkeypatch):
     """Rows the change hash says are unchanged never reach the staging tables, ids with a comma,
-    a quote or a line break included (read back from the database as they were stored)."""
+    a quote or a line break included (read back from the database as they were stored, here in
+    blocks of a few rows)."""
+    monkeypatch.setattr(stored_rows, "_BLOCK_BYTES", 200)
     odd = {"sourced_id": 'u,"4"\nx', "family_name": "Odd"}
     users = [*rows_of(roster(), "users"), odd]
     apply(engine, district, roster(users=users), now=T0)
