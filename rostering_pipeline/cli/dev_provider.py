@@ -24,6 +24,8 @@ from rostering_pipeline.devserver import (
 from rostering_pipeline.devserver.csv_files import parse_csv_quirks, write_package
 from rostering_pipeline.devserver.daily import advance_day
 from rostering_pipeline.devserver.feeds import FeedQuirks, parse_feed
+from rostering_pipeline.devserver.fleet import FleetServer
+from rostering_pipeline.devserver.fleet import tenants as make_tenants
 from rostering_pipeline.devserver.synthetic import generate
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -109,14 +111,7 @@ def dev_provider(ctx: click.Context, **o: object) -> None:
     if ctx.invoked_subcommand is not None:
         ctx.obj = o  # the district's options, for the sub-command
         return
-    secret = DEMO_CLIENT_SECRET
-    if o["client_secret_env"]:
-        secret = os.environ.get(str(o["client_secret_env"]), "")
-        if not secret:
-            raise click.BadParameter(
-                f"environment variable {o['client_secret_env']} is not set",
-                param_hint="--client-secret-env",
-            )
+    secret = _secret(o)
     settings = ProviderSettings(
         district=_spec(o),
         auth=o["auth"],
@@ -148,8 +143,6 @@ def dev_provider(ctx: click.Context, **o: object) -> None:
     server = ProviderServer(settings, host=str(o["host"]), port=int(o["port"]))
     for _ in range(int(o["days"])):
         server.advance_day()
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     with server:
         click.echo(f"OneRoster {settings.version} provider at {server.api_url}", nl=True)
         click.echo(
@@ -157,9 +150,27 @@ def dev_provider(ctx: click.Context, **o: object) -> None:
         )
         counts = ", ".join(f"{n} {name}" for name, n in server.district.counts().items())
         click.echo(f"  day {server.district.day} ({server.district.now}): {counts}")
-        click.echo("  Ctrl-C stops it.")
-        with contextlib.suppress(KeyboardInterrupt):
-            stopped.wait()
+        _serve_until_stopped()
+
+
+def _serve_until_stopped() -> None:
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    click.echo("  Ctrl-C stops it.")
+    with contextlib.suppress(KeyboardInterrupt):
+        stopped.wait()
+
+
+def _secret(o: dict[str, object]) -> str:
+    if not o["client_secret_env"]:
+        return DEMO_CLIENT_SECRET
+    secret = os.environ.get(str(o["client_secret_env"]), "")
+    if not secret:
+        raise click.BadParameter(
+            f"environment variable {o['client_secret_env']} is not set",
+            param_hint="--client-secret-env",
+        )
+    return secret
 
 
 def _feed(knobs: tuple[str, ...]) -> FeedQuirks:
@@ -212,3 +223,53 @@ def export_csv(o: dict[str, object], out: Path, delta_since_day: int | None, qui
     kind = "bulk" if delta_since_day is None else f"delta since day {delta_since_day}"
     version = o["oneroster_version"]
     click.echo(f"wrote {written} (OneRoster {version} CSV, day {district.day}, {kind})")
+
+
+@dev_provider.command("fleet")
+@click.option("--tenants", type=click.IntRange(1), default=50, show_default=True)
+@click.option(
+    "--clients",
+    type=click.IntRange(1),
+    default=5,
+    show_default=True,
+    help="Client ids the tenants take in turn.",
+)
+@click.option(
+    "--students-range",
+    default="500:5000",
+    show_default=True,
+    metavar="LOW:HIGH",
+    help="Each tenant's student count, drawn uniformly (seeded by --seed).",
+)
+@click.option("--prefix", default="d", show_default=True, help="Tenant names: <prefix>000...")
+@click.pass_obj
+def fleet(o: dict[str, object], tenants: int, clients: int, students_range: str, prefix: str):
+    """Serve many districts (OneRoster 1.1, OAuth 2) from this one host, each under
+    /t/<tenant> with its own token URL; the group's --host, --port, --seed and
+    --client-secret-env apply (one secret for every client id)."""
+    low, _, high = students_range.partition(":")
+    if not (low.isdigit() and high.isdigit()):
+        raise click.BadParameter(
+            f"{students_range!r}: expected LOW:HIGH, e.g. 500:5000", param_hint="--students-range"
+        )
+    try:
+        fleet_tenants = make_tenants(
+            tenants,
+            clients=clients,
+            students=(int(low), int(high)),
+            seed=int(o["seed"]),
+            prefix=prefix,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--students-range") from None
+    server = FleetServer(
+        fleet_tenants, client_secret=_secret(o), host=str(o["host"]), port=int(o["port"])
+    )
+    with server:
+        click.echo(f"OneRoster 1.1 fleet of {tenants} districts at {server.base_url}/t/<tenant>")
+        for tenant in fleet_tenants:
+            click.echo(
+                f"  {server.tenant_url(tenant.name)}  client {tenant.client_id}, "
+                f"{tenant.spec.students:,} students"
+            )
+        _serve_until_stopped()

@@ -6,8 +6,10 @@ import logging
 import socket
 import threading
 import time
+from typing import Self
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from rostering_pipeline.devserver.app import ConnectionDropped, Provider, Stats, build_app
 from rostering_pipeline.devserver.daily import DayChanges
@@ -30,31 +32,27 @@ class _HideInjectedResets(logging.Filter):
 logging.getLogger("uvicorn.error").addFilter(_HideInjectedResets())
 
 
-class ProviderServer:
-    """`with ProviderServer(settings) as server:` serves on `server.base_url` within the block."""
+class AppServer:
+    """An ASGI app served by uvicorn on a background thread: `with server:` serves within the
+    block on `server.base_url`."""
 
-    def __init__(
-        self,
-        settings: ProviderSettings | None = None,
-        *,
-        district: District | None = None,
-        host: str = "127.0.0.1",
-        port: int = 0,
-    ) -> None:
-        self.provider = Provider(settings or ProviderSettings(), district)
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
         self._port = port
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
+    def app(self) -> ASGIApp:
+        raise NotImplementedError
+
     # -- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> ProviderServer:
+    def start(self) -> Self:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self._port))
         self._port = sock.getsockname()[1]
         config = uvicorn.Config(
-            build_app(self.provider),
+            self.app(),
             log_level="warning",
             access_log=False,
             lifespan="off",
@@ -83,13 +81,12 @@ class ProviderServer:
             self._thread.join(timeout=10)
         self._server = self._thread = None
 
-    def __enter__(self) -> ProviderServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # -- where -------------------------------------------------------------------------------
     @property
     def port(self) -> int:
         return self._port
@@ -99,6 +96,25 @@ class ProviderServer:
         """The server root; clients append the version's roster path."""
         return f"http://{self.host}:{self._port}"
 
+
+class ProviderServer(AppServer):
+    """`with ProviderServer(settings) as server:` serves on `server.base_url` within the block."""
+
+    def __init__(
+        self,
+        settings: ProviderSettings | None = None,
+        *,
+        district: District | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        super().__init__(host, port)
+        self.provider = Provider(settings or ProviderSettings(), district)
+
+    def app(self) -> ASGIApp:
+        return build_app(self.provider)
+
+    # -- where -------------------------------------------------------------------------------
     @property
     def api_url(self) -> str:
         return self.base_url + self.provider.api_prefix
