@@ -1,6 +1,11 @@
-"""The dispatcher: one schedule that starts the roster_sync run of every due district."""
+"""The dispatcher: one schedule that starts the roster_sync run of every due district.
+
+It looks every 5 minutes (`ROSTERING_DISPATCH_MINUTES`, read where the code location loads); a
+district's run starts at the first look after its schedule fires.
+"""
 
 # No `from __future__ import annotations` here: Dagster reads the schedule's annotations.
+import os
 import zoneinfo
 from datetime import UTC, datetime, timedelta
 
@@ -14,30 +19,54 @@ from rostering_pipeline.defs.resources import AppDatabase
 from rostering_pipeline.defs.run_config import sync_run_config, sync_tags
 from rostering_pipeline.districts import list_districts
 
-# Each tick covers the districts' fire times since the previous tick: (tick - interval, tick].
-DISPATCH_CRON = "*/5 * * * *"
-DISPATCH_INTERVAL = timedelta(minutes=5)
+MINUTES_ENV = "ROSTERING_DISPATCH_MINUTES"
+DEFAULT_MINUTES = 5
 
 
-@dg.schedule(
-    name="district_dispatcher",
-    metadata=here(),
-    cron_schedule=DISPATCH_CRON,
-    execution_timezone="UTC",
-    job=roster_sync,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description=(
-        "Every 5 minutes: one run per district whose schedule (full, or delta) fired since the "
-        "last tick, in the district's time zone. Paused, purged, blacked-out and "
-        "credentials-rejected districts get none; preview districts get preview runs."
-    ),
-)
-def district_dispatcher(
-    context: dg.ScheduleEvaluationContext, app_db: AppDatabase
+def minutes_from_env() -> int:
+    """How often the dispatcher looks: a whole number of minutes that divides the hour."""
+    value = os.environ.get(MINUTES_ENV, "")
+    if not value:
+        return DEFAULT_MINUTES
+    if not value.isdigit() or not 1 <= int(value) < 60 or 60 % int(value):
+        raise ValueError(
+            f"{MINUTES_ENV} must divide the hour: 1, 2, 3, 4, 5, 6, 10, 12, 15, 20 or 30"
+        )
+    return int(value)
+
+
+def build_dispatcher(minutes: int) -> dg.ScheduleDefinition:
+    """The dispatcher looking every `minutes`; each tick covers the districts' fire times since
+    the one before: (tick - minutes, tick]."""
+    interval = timedelta(minutes=minutes)
+
+    @dg.schedule(
+        name="district_dispatcher",
+        metadata=here(),
+        cron_schedule=f"*/{minutes} * * * *",
+        execution_timezone="UTC",
+        job=roster_sync,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=(
+            f"Every {minutes} minutes: one run per district whose schedule (full, or delta) fired "
+            "since the last tick, in the district's time zone. Paused, purged, blacked-out and "
+            "credentials-rejected districts get none; preview districts get preview runs."
+        ),
+    )
+    def district_dispatcher(
+        context: dg.ScheduleEvaluationContext, app_db: AppDatabase
+    ) -> list[dg.RunRequest] | dg.SkipReason:
+        return _dispatch(context, app_db, interval)
+
+    return district_dispatcher
+
+
+def _dispatch(
+    context: dg.ScheduleEvaluationContext, app_db: AppDatabase, interval: timedelta
 ) -> list[dg.RunRequest] | dg.SkipReason:
     end = context.scheduled_execution_time or datetime.now(UTC)
     registry = {d.key: d for d in list_districts(app_db.engine())}
-    due, skipped = dispatch.due_syncs(registry.values(), end - DISPATCH_INTERVAL, end)
+    due, skipped = dispatch.due_syncs(registry.values(), end - interval, end)
     # The tick's log in the UI (Automation, district_dispatcher): who was launched, who was
     # skipped and why, and how many were not due.
     for sync in due:
@@ -51,7 +80,7 @@ def district_dispatcher(
     summary = (
         f"{len(due)} launched, {len(skipped)} skipped, "
         f"{len(registry) - len(due) - len(skipped)} not due in the "
-        f"{DISPATCH_INTERVAL.seconds // 60} minutes before {end:%H:%M} UTC"
+        f"{interval.seconds // 60} minutes before {end:%H:%M} UTC"
     )
     context.log.info(summary)
     if not due:
@@ -75,3 +104,6 @@ def district_dispatcher(
         )
         for sync in due
     ]
+
+
+district_dispatcher = build_dispatcher(minutes_from_env())

@@ -6,7 +6,13 @@ import dagster as dg
 import pytest
 
 from rostering_pipeline.defs.resources import AppDatabase
-from rostering_pipeline.defs.schedules import DISPATCH_INTERVAL, district_dispatcher
+from rostering_pipeline.defs.schedules import (
+    DEFAULT_MINUTES,
+    MINUTES_ENV,
+    build_dispatcher,
+    district_dispatcher,
+    minutes_from_env,
+)
 from rostering_pipeline.districts import add_district, set_status
 from rostering_pipeline.runner import instance
 from rostering_pipeline.secrets import SecretBox
@@ -44,7 +50,7 @@ def requests_over(resources: dict, start: datetime, hours: int) -> list[dg.RunRe
             result = district_dispatcher(context)
         if isinstance(result, list):
             requests += result
-        tick += DISPATCH_INTERVAL
+        tick += timedelta(minutes=DEFAULT_MINUTES)
     return requests
 
 
@@ -101,3 +107,30 @@ def test_a_paused_district_gets_no_run_and_the_tick_says_why(registry, env):
 
 def test_the_dispatcher_is_running_by_default():
     assert district_dispatcher.default_status == dg.DefaultScheduleStatus.RUNNING
+
+
+def test_a_dispatcher_looking_every_minute_covers_the_minute_before_its_tick(registry):
+    every_minute = build_dispatcher(1)
+    assert every_minute.cron_schedule == "*/1 * * * *"
+    with dg.build_schedule_context(
+        instance=instance(),
+        scheduled_execution_time=datetime(2026, 5, 4, 2, 1, tzinfo=UTC),
+        resources=registry,
+    ) as context:
+        result = every_minute(context)
+    assert (
+        result.skip_message == "0 launched, 0 skipped, 3 not due in the 1 minutes before 02:01 UTC"
+    )
+
+
+@pytest.mark.parametrize(("value", "minutes"), [("", 5), ("1", 1), ("15", 15), ("30", 30)])
+def test_the_dispatch_minutes_come_from_the_environment(monkeypatch, value, minutes):
+    monkeypatch.setenv(MINUTES_ENV, value)
+    assert minutes_from_env() == minutes
+
+
+@pytest.mark.parametrize("value", ["0", "7", "60", "5m", "-5"])
+def test_dispatch_minutes_that_do_not_divide_the_hour_are_refused(monkeypatch, value):
+    monkeypatch.setenv(MINUTES_ENV, value)
+    with pytest.raises(ValueError, match="ROSTERING_DISPATCH_MINUTES must divide the hour"):
+        minutes_from_env()
