@@ -6,7 +6,7 @@ DATA_DIR ?= $(CURDIR)/.rostering
 UI_PORT ?= 3000
 export ROSTERING_DATA_DIR := $(abspath $(DATA_DIR))
 
-.PHONY: install demo ui test lint bench bench-scale bench-memory clean
+.PHONY: install demo ui test lint bench bench-scale bench-memory bench-fleet clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,11 @@ bench-scale: install
 bench-memory: install
 	$(BIN)/pip install --quiet -r benchmarks/requirements.txt
 	$(BIN)/python -m benchmarks.step_memory --out benchmarks/MEMORY.md
+
+# 200 districts due at once through the real daemon: makespan beside the ideal, exactly-once,
+# the limits, PostgreSQL connections, tick durations (about 20 minutes; benchmarks/FLEET.md).
+bench-fleet: install
+	$(BIN)/python -m benchmarks.fleet --out benchmarks/FLEET.md
 
 clean:
 	rm -rf $(VENV) .rostering .pytest_cache .ruff_cache

@@ -1,0 +1,502 @@
+"""A fleet of districts through the daemon, as production runs it: districts behind local
+providers (`dev-provider fleet`: several client ids each), in four time zones, all due at the same
+instant (their schedules set to that instant's wall time in each zone, standing in for 02:00
+local), on the repo's dagster.yaml (PostgreSQL storage, the run queue and its limits) with the
+real `dagster-daemon`, whose dispatcher looks every minute.
+
+While the fleet runs, the runs in progress and PostgreSQL's connections are sampled twice a
+second. Afterwards the instance's records give each run's span, status and tags, and each
+schedule's and sensor's ticks. `make bench-fleet` runs 200 districts and writes a section of
+benchmarks/FLEET.md; the test suite runs a small fleet for the same invariants.
+
+    python -m benchmarks.fleet [--districts 200] [--out benchmarks/FLEET.md]
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import zoneinfo
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+import dagster as dg
+import sqlalchemy as sa
+
+from rostering_pipeline.appdb.engine import make_engine, upgrade
+from rostering_pipeline.defs.run_config import sync_run_config
+from rostering_pipeline.defs.run_tags import FRESH_CHECK_JOB
+from rostering_pipeline.devserver import DEMO_CLIENT_SECRET
+from rostering_pipeline.districts import add_district, update_district
+from rostering_pipeline.secrets import SecretBox
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SERVER = os.environ.get(
+    "ROSTERING_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+ZONES = ("America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles")
+NEVER_DUE = "0 0 1 1 *"  # until the fleet is made due
+SYNC_JOB = "roster_sync"
+LEAD_S = 20  # the instant is at least this far ahead of registration (the daemon's start-up)
+SAMPLE_S = 0.5
+STARTUP_S = 120
+PROVIDER_LIMIT = 4  # dagster.yaml: runs per provider client at once
+MAKESPAN_TARGET = 1.25  # the issue's bound: makespan within 1.25x the ideal
+
+
+@dataclass(frozen=True)
+class FleetPlan:
+    districts: int = 200
+    providers: int = 4
+    clients: int = 5  # client ids per provider
+    students: tuple[int, int] = (500, 5000)
+    seed: int = 1
+    timeout_s: float = 3600.0
+
+
+@dataclass(frozen=True)
+class Member:
+    """A registered district of the fleet: its provider tenant and size."""
+
+    key: str
+    url: str
+    client_id: str
+    students: int
+    timezone: str
+
+
+@dataclass(frozen=True)
+class RunSpan:
+    run_id: str
+    job: str
+    district: str
+    provider: str
+    scheduled: bool  # launched by the dispatcher (not by the calibration)
+    status: str
+    start: float
+    end: float
+
+
+@dataclass
+class Samples:
+    """What the sampler saw while the fleet ran."""
+
+    peak_connections: int = 0
+    overlapping_districts: set[str] = field(default_factory=set)
+    peak_per_provider: int = 0
+    peak_in_progress: int = 0
+
+
+class Fleet:
+    """`with Fleet(plan, folder) as fleet:` providers up, instance and app database made,
+    daemon running; then `fleet.onboard()`, `fleet.calibrate()` (optional), `fleet.run()`."""
+
+    def __init__(self, plan: FleetPlan, folder: Path) -> None:
+        self.plan = plan
+        self.folder = folder
+        self.members: list[Member] = []
+        self.calibration: list[Member] = []
+        self._stack = ExitStack()
+        self._admin = sa.create_engine(SERVER, isolation_level="AUTOCOMMIT")
+        self._databases: list[str] = []
+        self._saved_env: dict[str, str | None] = {}
+
+    # -- set-up --------------------------------------------------------------------------------
+    def __enter__(self) -> Fleet:
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _start(self) -> None:
+        self.app_url = self._new_database()
+        dagster_url = sa.make_url(self._new_database())
+        home = self.folder / "dagster_home"
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+        key = "k1:" + base64.b64encode(os.urandom(32)).decode()
+        self.env = {
+            **os.environ,
+            "DAGSTER_HOME": str(home),
+            "DAGSTER_PG_USERNAME": dagster_url.username or "",
+            "DAGSTER_PG_PASSWORD": dagster_url.password or "",
+            "DAGSTER_PG_HOST": dagster_url.host or "127.0.0.1",
+            "DAGSTER_PG_PORT": str(dagster_url.port or 5432),
+            "DAGSTER_PG_DB": dagster_url.database or "",
+            "ROSTERING_DATABASE_URL": self.app_url,
+            "ROSTERING_DATA_DIR": str(self.folder / "data"),
+            "ROSTERING_SECRET_KEYS": key,
+            "ROSTERING_DISPATCH_MINUTES": "1",
+        }
+        self.env.pop("ROSTERING_SNAPSHOT_URL", None)
+        for name in [n for n, value in self.env.items() if os.environ.get(n) != value]:
+            self._saved_env[name] = os.environ.get(name)  # this process reads the instance too
+            os.environ[name] = self.env[name]
+        upgrade(self.app_url)
+        self.engine = make_engine(self.app_url)
+        self.instance = self._stack.enter_context(dg.DagsterInstance.from_config(str(home)))
+        self.tenants = self._start_providers()
+        argv = [BIN / "dagster-daemon", "run", "-w", "workspace.yaml"]
+        self._stack.enter_context(_running(argv, self.env, self.folder / "daemon.log", REPO))
+
+    def _new_database(self) -> str:
+        name = f"rostering_fleet_{uuid.uuid4().hex[:10]}"
+        with self._admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        self._databases.append(name)
+        url = sa.make_url(SERVER).set(drivername="postgresql+psycopg", database=name)
+        return url.render_as_string(hide_password=False)
+
+    def _start_providers(self) -> list[tuple[str, str, int]]:
+        """Each provider's tenants as (URL, client id, students), read from its banner; the
+        providers generate their districts side by side."""
+        plan, processes = self.plan, []
+        shares = [len(range(n, plan.districts, plan.providers)) for n in range(plan.providers)]
+        for n, share in enumerate(shares):
+            argv = [BIN / "rostering-pipeline", "dev-provider", "--port", "0"]
+            argv += ["--seed", str(plan.seed + n), "fleet", "--tenants", str(share)]
+            argv += ["--clients", str(plan.clients), "--prefix", f"p{n}d"]
+            argv += ["--students-range", f"{plan.students[0]}:{plan.students[1]}"]
+            processes.append(self._stack.enter_context(_running(argv, self.env, None)))
+        tenants = []
+        with ThreadPoolExecutor(1) as pool:
+            for n, (process, share) in enumerate(zip(processes, shares, strict=True)):
+                banner = pool.submit(process.stdout.readline).result(timeout=STARTUP_S)
+                if not banner.startswith("OneRoster 1.1 fleet"):
+                    raise RuntimeError(f"provider {n} did not start: {banner!r}")
+                for _ in range(share):
+                    line = pool.submit(process.stdout.readline).result(timeout=STARTUP_S)
+                    url, _, client, rest = line.split(maxsplit=3)
+                    students = int(rest.split()[0].replace(",", ""))
+                    tenants.append((url, client.rstrip(","), students))
+        return tenants
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+        if getattr(self, "engine", None) is not None:
+            self.engine.dispose()
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        with self._admin.connect() as conn:
+            for name in self._databases:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self._admin.dispose()
+
+    # -- registering ---------------------------------------------------------------------------
+    def _register(self, key: str, tenant: tuple[str, str, int], timezone: str, cron: str) -> Member:
+        url, client_id, students = tenant
+        add_district(
+            self.engine,
+            key=key,
+            name=f"Fleet {key}",
+            base_url=url,
+            auth_method="oauth2",
+            client_id=client_id,
+            token_url=f"{url}/oauth/token",
+            client_secret=DEMO_CLIENT_SECRET,
+            box=SecretBox.from_env(),
+            timezone=timezone,
+            schedule=cron,
+        )
+        return Member(key, url, client_id, students, timezone)
+
+    # -- onboarding: registered and checked, before anything is due ---------------------------
+    def onboard(self, calibration: int = 0) -> None:
+        """Registers the fleet (and `calibration` districts of their own on the tenants of the
+        smallest, middle and largest sizes) with schedules never due, and waits for the
+        freshness sensor's first check of each: a district is onboarded long before its 02:00."""
+        for n, tenant in enumerate(self.tenants):
+            zone = ZONES[n % len(ZONES)]
+            self.members.append(self._register(f"f{n:03d}", tenant, zone, NEVER_DUE))
+        by_size = sorted(self.tenants, key=lambda tenant: tenant[2])
+        for n in range(calibration):
+            tenant = by_size[round(n * (len(by_size) - 1) / max(1, calibration - 1))]
+            self.calibration.append(self._register(f"solo{n}", tenant, "UTC", NEVER_DUE))
+        keys = {member.key for member in (*self.members, *self.calibration)}
+        self._wait(lambda spans: [s for s in spans if s.job == FRESH_CHECK_JOB], len(keys))
+
+    # -- calibration: solo runs ----------------------------------------------------------------
+    def calibrate(self) -> list[tuple[int, float]]:
+        """(students, seconds) of the calibration districts' first syncs, each run alone: from
+        its launch (the run's process started, its code loaded) to its end, the part of a run
+        that costs the machine; the wait in the queue is left out."""
+        solo = []
+        for member in self.calibration:
+            launch = [BIN / "dagster", "job", "launch", "-w", "workspace.yaml", "-j"]
+            launch += ["roster_sync", "--config-json", json.dumps(sync_run_config("full"))]
+            launch += ["--tags", json.dumps({"dagster/partition": member.key})]
+            subprocess.run(launch, cwd=REPO, env=self.env, check=True, capture_output=True)
+            spans = self._wait(lambda found, key=member.key: self._syncs(found, {key}))
+            launched = self.instance.get_records_for_run(
+                spans[0].run_id, of_type=dg.DagsterEventType.RUN_STARTING
+            ).records[0]
+            solo.append((member.students, spans[0].end - launched.event_log_entry.timestamp))
+        return solo
+
+    # -- the fleet -----------------------------------------------------------------------------
+    def run(self) -> FleetResult:
+        """Makes every onboarded district due at the next whole minute (after the lead), waits
+        for their runs to finish, and collects what happened."""
+        instant = _next_minute(datetime.now(UTC) + timedelta(seconds=LEAD_S))
+        for member in self.members:
+            local = instant.astimezone(zoneinfo.ZoneInfo(member.timezone))
+            update_district(self.engine, member.key, schedule=f"{local.minute} {local.hour} * * *")
+        keys = {member.key for member in self.members}
+        samples = Samples()
+        stop = threading.Event()
+        sampler = threading.Thread(target=self._sample, args=(samples, stop), daemon=True)
+        sampler.start()
+        try:
+            spans = self._wait(lambda found: self._syncs(found, keys), count=len(keys))
+        finally:
+            stop.set()
+            sampler.join()
+        return FleetResult(
+            plan=self.plan,
+            instant=instant.timestamp(),
+            members=list(self.members),
+            spans=spans,
+            samples=samples,
+            ticks=self._ticks(after=instant.timestamp() - 60),
+        )
+
+    @staticmethod
+    def _syncs(spans: list[RunSpan], keys: set[str]) -> list[RunSpan]:
+        return [span for span in spans if span.job == SYNC_JOB and span.district in keys]
+
+    def _wait(self, select, count: int = 1) -> list[RunSpan]:
+        deadline = time.monotonic() + self.plan.timeout_s
+        while time.monotonic() < deadline:
+            spans = select(self._spans())
+            if len(spans) >= count and all(span.end for span in spans):
+                return spans
+            time.sleep(1)
+        raise RuntimeError(f"the fleet did not finish in {self.plan.timeout_s:.0f} s")
+
+    def _spans(self) -> list[RunSpan]:
+        """Every run so far (a run not finished has no end)."""
+        spans = []
+        for record in self.instance.get_run_records():
+            run = record.dagster_run
+            spans.append(
+                RunSpan(
+                    run_id=run.run_id,
+                    job=run.job_name,
+                    district=run.tags.get("district", ""),
+                    provider=run.tags.get("rostering/provider", ""),
+                    scheduled=run.tags.get("dagster/schedule_name") == "district_dispatcher",
+                    status=run.status.value,
+                    start=record.start_time or 0.0,
+                    end=(record.end_time or 0.0) if run.is_finished else 0.0,
+                )
+            )
+        return spans
+
+    def _sample(self, samples: Samples, stop: threading.Event) -> None:
+        names = [sa.make_url(self.app_url).database, self.env["DAGSTER_PG_DB"]]
+        count = sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = ANY(:names)")
+        with self._admin.connect() as conn:
+            while not stop.wait(SAMPLE_S):
+                connections = conn.execute(count, {"names": names}).scalar_one()
+                samples.peak_connections = max(samples.peak_connections, connections)
+                started = self.instance.get_run_records(
+                    dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])
+                )
+                districts = Counter(r.dagster_run.tags.get("district") for r in started)
+                providers = Counter(r.dagster_run.tags.get("rostering/provider") for r in started)
+                samples.overlapping_districts |= {k for k, n in districts.items() if n > 1}
+                samples.peak_per_provider = max(
+                    samples.peak_per_provider, max(providers.values(), default=0)
+                )
+                samples.peak_in_progress = max(samples.peak_in_progress, len(started))
+
+    def _ticks(self, after: float) -> dict[str, list[float]]:
+        """Each schedule's and sensor's tick durations (seconds) since `after`."""
+        durations: dict[str, list[float]] = {}
+        for state in self.instance.all_instigator_state():
+            ticks = self.instance.get_ticks(
+                state.instigator_origin_id, state.selector_id, after=after
+            )
+            durations[state.instigator_name] = [
+                tick.end_timestamp - tick.timestamp for tick in ticks if tick.end_timestamp
+            ]
+        return durations
+
+
+@dataclass(frozen=True)
+class FleetResult:
+    plan: FleetPlan
+    instant: float
+    members: list[Member]
+    spans: list[RunSpan]
+    samples: Samples
+    ticks: dict[str, list[float]]
+
+    def runs_by_district(self) -> Counter[str]:
+        """Sync runs per district, by whoever launched them."""
+        return Counter(span.district for span in self.spans)
+
+    def unscheduled(self) -> list[RunSpan]:
+        """Sync runs the dispatcher did not launch."""
+        return [span for span in self.spans if not span.scheduled]
+
+    def failed(self) -> list[RunSpan]:
+        return [span for span in self.spans if span.status != "SUCCESS"]
+
+    def peak_per_provider(self) -> int:
+        """The most runs of one provider client in progress at once, from the runs' spans."""
+        peak = 0
+        for _, group in itertools.groupby(
+            sorted(self.spans, key=lambda span: span.provider), key=lambda span: span.provider
+        ):
+            events = sorted(
+                itertools.chain.from_iterable(((s.start, 1), (s.end, -1)) for s in group),
+                key=lambda event: (event[0], event[1]),  # an end before a start at one instant
+            )
+            peak = max(peak, *itertools.accumulate(delta for _, delta in events))
+        return peak
+
+    def districts_overlapping(self) -> list[str]:
+        """Districts with two runs whose spans overlap."""
+        overlapping = []
+        for district, group in itertools.groupby(
+            sorted(self.spans, key=lambda span: (span.district, span.start)),
+            key=lambda span: span.district,
+        ):
+            runs = list(group)
+            if any(later.start < earlier.end for earlier, later in itertools.pairwise(runs)):
+                overlapping.append(district)
+        return overlapping
+
+    @property
+    def makespan(self) -> float:
+        return max(span.end for span in self.spans) - self.instant
+
+
+def ideal_makespan(result: FleetResult, solo: list[tuple[int, float]], concurrency: int) -> float:
+    """The fleet's solo durations summed (a line through the calibration runs, by students) and
+    divided by the concurrency the limits and cores allow."""
+    (x0, y0), (x1, y1) = min(solo), max(solo)
+    slope = (y1 - y0) / (x1 - x0) if x1 != x0 else 0.0
+    total = sum(y0 + slope * (member.students - x0) for member in result.members)
+    return total / concurrency
+
+
+def render(result: FleetResult, solo: list[tuple[int, float]], concurrency: int, stamp: str) -> str:
+    plan = result.plan
+    ideal = ideal_makespan(result, solo, concurrency)
+    runs = result.runs_by_district()
+    exactly_once = sum(1 for m in result.members if runs[m.key] == 1)
+    exactly_once -= len({span.district for span in result.unscheduled()})
+    students = sum(m.students for m in result.members)
+    tick_rows = [
+        f"| `{name}` tick, longest / median s | {max(d):.2f} / {statistics.median(d):.2f} |"
+        for name, d in sorted(result.ticks.items())
+        if d
+    ]
+    calibration = ", ".join(f"{n:,} students {seconds:.1f} s" for n, seconds in solo)
+    verdict = "met" if result.makespan <= MAKESPAN_TARGET * ideal else "missed"
+    lines = [
+        "## Fleet through the daemon",
+        "",
+        f"Written by `python -m benchmarks.fleet` at commit **{stamp}**. {plan.districts} "
+        f"districts ({students:,} students, {plan.students[0]:,} to {plan.students[1]:,} each) "
+        f"behind {plan.providers} local providers (`dev-provider fleet`) with {plan.clients} "
+        f"client ids each, in four time zones, all due at one instant (their schedules at its "
+        f"wall time in each zone, standing in for 02:00 local); the repo's dagster.yaml on "
+        f"PostgreSQL with the real `dagster-daemon` (dispatcher every minute, runs launched as "
+        f"processes of their own). Ideal: the solo first syncs of {len(solo)} calibration "
+        f"districts, launch to end ({calibration}), a line through them summed over the "
+        f"fleet, divided by {concurrency} (the cores; the limits "
+        f"allow more).",
+        "",
+        "| figure | value |",
+        "|---|---:|",
+        f"| makespan (due instant → last run's end) | {result.makespan:.0f} s |",
+        f"| ideal | {ideal:.0f} s |",
+        f"| makespan ÷ ideal | {result.makespan / ideal:.2f}x ({verdict}: within "
+        f"{MAKESPAN_TARGET}x) |",
+        f"| districts per hour | {plan.districts / result.makespan * 3600:,.0f} |",
+        f"| districts that ran exactly once (scheduled) | {exactly_once} of {plan.districts} |",
+        f"| runs failed | {len(result.failed())} |",
+        f"| districts with two runs at once | {len(result.districts_overlapping())} |",
+        f"| most runs of one provider client at once (limit {PROVIDER_LIMIT}) | "
+        f"{result.peak_per_provider()} |",
+        f"| most runs in progress at once | {result.samples.peak_in_progress} |",
+        f"| peak PostgreSQL connections (app and instance databases) | "
+        f"{result.samples.peak_connections} |",
+        *tick_rows,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@contextmanager
+def _running(argv: list, env: dict[str, str], log: Path | None, cwd: Path | None = None):
+    """A long-lived process (output to `log`, or piped when None); stopped on the way out."""
+    sink = log.open("wb") if log else subprocess.PIPE
+    process = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT, text=log is None
+    )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        if log:
+            sink.close()
+
+
+def _next_minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
+
+
+@click.command()
+@click.option("--districts", default=200, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def main(districts: int, out: Path | None) -> None:
+    from benchmarks.machine import commit_stamp
+    from benchmarks.sections import write_section
+
+    plan = FleetPlan(districts=districts)
+    with (
+        tempfile.TemporaryDirectory(prefix="rostering-fleet-") as folder,
+        Fleet(plan, Path(folder)) as fleet,
+    ):
+        click.echo(f"providers up: {len(fleet.tenants)} tenants; onboarding")
+        fleet.onboard(calibration=3)
+        click.echo("onboarded; calibrating")
+        solo = fleet.calibrate()
+        click.echo(f"solo runs: {solo}; the fleet is due at the next minute")
+        result = fleet.run()
+    text = render(result, solo, os.cpu_count() or 1, commit_stamp())
+    if out:
+        write_section(out, text)
+    click.echo(text)
+
+
+if __name__ == "__main__":
+    main()
