@@ -348,9 +348,14 @@ class _Apply:
     def _stored(self, plan: Plan) -> StoredRows:
         """What a full pull is compared with before staging; a delta, or a file the package
         left out, is compared with nothing (nothing skipped, nothing absent)."""
-        if self.full and plan.name not in self.absent:
+        if self._compared(plan):
             return StoredRows.read(self.conn, plan, self.district_id)
         return StoredRows.nothing(plan)
+
+    def _compared(self, plan: Plan) -> bool:
+        """Whether the plan's pull is compared with the stored rows: skipped when unchanged,
+        and what it left out staged as ABSENT."""
+        return self.full and plan.name not in self.absent
 
     def _load(self, name: str, rows: pa.Table) -> None:
         load(self.conn, self.staging[name], rows)
@@ -442,7 +447,7 @@ class _Apply:
             staged,
             self.district_id,
             self.now,
-            absence_staged=self.full and plan.name not in self.absent,
+            absence_staged=self._compared(plan),
         )
         respell_references(self.conn, plan.name, renamed, self.district_id)
         return len(renamed)

@@ -40,12 +40,11 @@ def key_digests(rows: pa.Table, keys: tuple[str, ...]) -> np.ndarray:
     for start in range(0, rows.num_rows, _SLICE_ROWS):
         piece = rows.slice(start, _SLICE_ROWS)
         columns = [piece[key].to_pylist() for key in keys]
-        parts = zip(*columns, strict=True) if len(keys) > 1 else ((v,) for v in columns[0])
         joined = b"".join(
             hashlib.blake2b(
                 _NO_KEY if None in part else _KEY_SEPARATOR.join(part).encode(), digest_size=16
             ).digest()
-            for part in parts
+            for part in zip(*columns, strict=True)
         )
         digests[start : start + piece.num_rows] = np.frombuffer(joined, dtype=_DIGEST)
     return digests

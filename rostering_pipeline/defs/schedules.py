@@ -38,7 +38,6 @@ def minutes_from_env() -> int:
 def build_dispatcher(minutes: int) -> dg.ScheduleDefinition:
     """The dispatcher looking every `minutes`; each tick covers the districts' fire times since
     the one before: (tick - minutes, tick]."""
-    interval = timedelta(minutes=minutes)
 
     @dg.schedule(
         name="district_dispatcher",
@@ -56,15 +55,16 @@ def build_dispatcher(minutes: int) -> dg.ScheduleDefinition:
     def district_dispatcher(
         context: dg.ScheduleEvaluationContext, app_db: AppDatabase
     ) -> list[dg.RunRequest] | dg.SkipReason:
-        return _dispatch(context, app_db, interval)
+        return _dispatch(context, app_db, minutes)
 
     return district_dispatcher
 
 
 def _dispatch(
-    context: dg.ScheduleEvaluationContext, app_db: AppDatabase, interval: timedelta
+    context: dg.ScheduleEvaluationContext, app_db: AppDatabase, minutes: int
 ) -> list[dg.RunRequest] | dg.SkipReason:
     end = context.scheduled_execution_time or datetime.now(UTC)
+    interval = timedelta(minutes=minutes)
     registry = {d.key: d for d in list_districts(app_db.engine())}
     due, skipped = dispatch.due_syncs(registry.values(), end - interval, end)
     # The tick's log in the UI (Automation, district_dispatcher): who was launched, who was
@@ -80,7 +80,7 @@ def _dispatch(
     summary = (
         f"{len(due)} launched, {len(skipped)} skipped, "
         f"{len(registry) - len(due) - len(skipped)} not due in the "
-        f"{interval.seconds // 60} minutes before {end:%H:%M} UTC"
+        f"{minutes} minutes before {end:%H:%M} UTC"
     )
     context.log.info(summary)
     if not due:
