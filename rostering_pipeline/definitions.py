@@ -4,6 +4,7 @@ import dagster as dg
 
 from rostering_pipeline.defs import code_references
 from rostering_pipeline.defs.csv_inbox import csv_inbox
+from rostering_pipeline.defs.executors import executor_from_env
 from rostering_pipeline.defs.extract import extract_assets
 from rostering_pipeline.defs.freshness import district_freshness, fresh, fresh_check
 from rostering_pipeline.defs.jobs import roster_sync
@@ -27,7 +28,6 @@ defs = dg.Definitions(
         csv_inbox,
     ],
     resources=RESOURCES,
-    # A district's steps run one after another in the run's own process: no process per step
-    # (each would import the project again), and the worker's pid is the run's (defs/turns.py).
-    executor=dg.in_process_executor,
+    # In the run's own process unless the deployment spreads the steps (defs/executors.py).
+    executor=executor_from_env(),
 )

@@ -4,8 +4,10 @@ queue; this covers every run, because every step waits for the district's earlie
 
 A run's place in line is when it started (the instance's run records): the earliest run of the
 district still in progress goes on, the others wait. A run records the host and process id of its
-worker (steps run in that process: the in-process executor), so that one killed outright
-(nothing ever records its end) is marked failed instead of being waited for.
+worker, the process that runs or spawns its steps, so that one killed outright (nothing ever
+records its end) is marked failed instead of being waited for. A step on a Celery worker cannot
+see the run's worker: such a run carries the worker its launcher recorded, or none (run
+monitoring then watches it).
 """
 
 import os
@@ -14,6 +16,7 @@ import time
 
 import dagster as dg
 
+from rostering_pipeline.defs.executors import STEPS_IN_RUN_PROCESS
 from rostering_pipeline.defs.run_tags import FRESH_CHECK_JOB, PARTITION_TAG, complete_tags
 from rostering_pipeline.errors import DistrictBusy
 
@@ -40,9 +43,19 @@ def claim_run(context: dg.AssetExecutionContext) -> None:
     as it started, so each step would repeat the registry lookup and the tag writes."""
     stored = context.instance.get_run_by_id(context.run.run_id) or context.run
     run = complete_tags(context.instance, stored)
-    worker = worker_tags()
-    if any(run.tags.get(name) != value for name, value in worker.items()):
+    worker = _run_worker(context.job_def.executor_def.name)
+    if worker and any(run.tags.get(name) != value for name, value in worker.items()):
         context.instance.add_run_tags(run.run_id, worker)
+
+
+def _run_worker(executor: str) -> dict[str, str] | None:
+    """The run's worker as a step sees it: this process, or the one that spawned this step;
+    None where the steps run on other hosts."""
+    if executor in STEPS_IN_RUN_PROCESS:
+        return worker_tags()
+    if executor == "multiprocess":
+        return worker_tags(os.getppid())
+    return None
 
 
 def wait_for_turn(context: dg.AssetExecutionContext, timeout_s: float) -> None:
@@ -101,7 +114,7 @@ def _live_records(instance: dg.DagsterInstance, district: str) -> list[dg.RunRec
 
 def _abandoned(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
     """A run on this host whose worker process is gone: marked failed, as nothing else will."""
-    if run.tags.get(HOST_TAG) != socket.gethostname() or PID_TAG not in run.tags:
+    if run.tags.get(HOST_TAG) != socket.gethostname() or not run.tags.get(PID_TAG):
         return False
     if _alive(int(run.tags[PID_TAG])):
         return False

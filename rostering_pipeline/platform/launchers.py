@@ -75,7 +75,7 @@ class LocalRunLauncher(DefaultRunLauncher):
 
     def terminate(self, run_id: str) -> bool:
         run = self._instance.get_run_by_id(run_id)
-        if run is None or run.is_finished or FORKED_TAG not in run.tags:
+        if run is None or run.is_finished or run.tags.get(FORKED_TAG) != "true":
             return super().terminate(run_id)
         if run.tags.get(HOST_TAG) != socket.gethostname():
             return False  # another machine's worker: nothing here can reach it

@@ -7,10 +7,15 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pyarrow.fs as pafs
 import pytest
 import sqlalchemy as sa
+from moto.server import ThreadedMotoServer
 
-from rostering_pipeline_tests.platform.support import REPO
+from rostering_pipeline_tests.platform.support import REPO, free_port
+
+BUCKET = "rostering-snapshots"
+SECRET_KEY = "s3-secret-key-in-the-url"
 
 
 @pytest.fixture
@@ -40,3 +45,20 @@ def production_home(tmp_path: Path) -> Path:
     home.mkdir()
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
     return home
+
+
+@pytest.fixture
+def object_store(monkeypatch) -> Iterator[pafs.S3FileSystem]:
+    """An empty bucket on a local S3 server; ROSTERING_SNAPSHOT_URL points into it."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    keys, where = f"test-key:{SECRET_KEY}@", f"endpoint_override=127.0.0.1:{port}&scheme=http"
+    where += "&region=us-east-1"
+    store, _ = pafs.FileSystem.from_uri(f"s3://{keys}{BUCKET}?{where}&allow_bucket_creation=true")
+    store.create_dir(BUCKET)
+    monkeypatch.setenv("ROSTERING_SNAPSHOT_URL", f"s3://{keys}{BUCKET}/rostering?{where}")
+    try:
+        yield store
+    finally:
+        server.stop()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -53,19 +56,31 @@ def free_port() -> int:
 def running(
     argv: list[str | Path], env: Mapping[str, str], log: Path, cwd: Path | None = None
 ) -> Iterator[subprocess.Popen]:
-    """A long-lived process, its output in `log`; terminated (then killed) on the way out."""
+    """A long-lived process and whatever it starts (a process group), its output in `log`;
+    terminated (then killed) on the way out."""
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            argv, cwd=cwd, env=dict(env), stdout=sink, stderr=subprocess.STDOUT
+            argv,
+            cwd=cwd,
+            env=dict(env),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         yield process
     finally:
-        process.terminate()
+        _signal_group(process, signal.SIGTERM)
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            process.kill()
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signum)
 
 
 @contextmanager

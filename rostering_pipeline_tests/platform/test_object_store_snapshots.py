@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Iterator
 
 import dagster as dg
 import pyarrow.fs as pafs
 import pytest
 import sqlalchemy as sa
-from moto.server import ThreadedMotoServer
 
 from rostering_pipeline import config
 from rostering_pipeline.appdb.engine import make_engine, upgrade
@@ -27,37 +25,18 @@ from rostering_pipeline_tests.defs.test_one_run_one_roster import reexecute
 from rostering_pipeline_tests.e2e import CLIENT_ID, SECRET, register
 from rostering_pipeline_tests.faults.conftest import pg_env, provider  # noqa: F401 (fixtures)
 from rostering_pipeline_tests.faults.support import assert_converged, cli, export, synced
+from rostering_pipeline_tests.platform.conftest import BUCKET, SECRET_KEY
 from rostering_pipeline_tests.platform.support import (
     REPO,
     code_server,
     daemon,
     dagster_pg_env,
-    free_port,
     webserver,
 )
 from rostering_pipeline_tests.platform.test_ui_console import REPOSITORY, finished, launch
 
-BUCKET = "rostering-snapshots"
-SECRET_KEY = "s3-secret-key-in-the-url"
 ROSTER_KEY = dg.AssetKey(["app_db", "roster"])
 ENTITIES = {"academic_sessions", "orgs", "courses", "users", "classes", "enrollments"}
-
-
-@pytest.fixture
-def object_store(monkeypatch) -> Iterator[pafs.S3FileSystem]:
-    """An empty bucket on a local S3 server; ROSTERING_SNAPSHOT_URL points into it."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    keys, where = f"test-key:{SECRET_KEY}@", f"endpoint_override=127.0.0.1:{port}&scheme=http"
-    where += "&region=us-east-1"
-    store, _ = pafs.FileSystem.from_uri(f"s3://{keys}{BUCKET}?{where}&allow_bucket_creation=true")
-    store.create_dir(BUCKET)
-    monkeypatch.setenv("ROSTERING_SNAPSHOT_URL", f"s3://{keys}{BUCKET}/rostering?{where}")
-    try:
-        yield store
-    finally:
-        server.stop()
 
 
 def test_roster_reexecuted_elsewhere_applies_the_snapshots_read_back_from_the_store(
