@@ -114,12 +114,18 @@ def _live_records(instance: dg.DagsterInstance, district: str) -> list[dg.RunRec
 
 def _abandoned(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
     """A run on this host whose worker process is gone: marked failed, as nothing else will."""
-    if run.tags.get(HOST_TAG) != socket.gethostname() or not run.tags.get(PID_TAG):
-        return False
-    if _alive(int(run.tags[PID_TAG])):
+    if not worker_gone(run):
         return False
     instance.report_run_failed(run, "its process ended without recording the run's end")
     return True
+
+
+def worker_gone(run: dg.DagsterRun) -> bool:
+    """Whether the run's recorded worker was a process of this host that has ended (False for a
+    worker that cannot be seen from here: another host's, or none recorded yet)."""
+    if run.tags.get(HOST_TAG) != socket.gethostname() or not run.tags.get(PID_TAG):
+        return False
+    return not _alive(int(run.tags[PID_TAG]))
 
 
 def _alive(pid: int) -> bool:

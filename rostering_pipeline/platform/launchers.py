@@ -1,4 +1,5 @@
-"""The embedded instance's run launcher: Dagster's default, plus runs forked from the CLI.
+"""Run launchers: the production instance's (Dagster's default, with its run workers checked by
+run monitoring), and the embedded instance's, which also forks the CLI's runs.
 
 A run the UI, a schedule or a sensor launches comes from a code server, and is launched the
 default way (the code server starts a run worker process). A run `rostering-pipeline sync`
@@ -20,20 +21,38 @@ import threading
 import dagster as dg
 from dagster._core.events import JobFailureData, RunFailureReason
 from dagster._core.execution.api import execute_run
-from dagster._core.launcher import LaunchRunContext
+from dagster._core.launcher import CheckRunHealthResult, LaunchRunContext, WorkerStatus
 from dagster._core.launcher.default_run_launcher import DefaultRunLauncher
 from dagster._core.remote_representation.code_location import InProcessCodeLocation
 from dagster._utils import get_run_crash_explanation
 from dagster._utils.hosted_user_process import recon_job_from_origin
 from dagster._utils.interrupts import capture_interrupts
 
-from rostering_pipeline.defs.turns import HOST_TAG, PID_TAG, worker_tags
+from rostering_pipeline.defs.turns import HOST_TAG, PID_TAG, worker_gone, worker_tags
 
 # Marks a run whose worker was forked from the CLI (its pid is PID_TAG).
 FORKED_TAG = "rostering/forked_worker"
 
 
-class LocalRunLauncher(DefaultRunLauncher):
+class MonitoredRunLauncher(DefaultRunLauncher):
+    """Dagster's default launcher (a run worker process per run), whose workers run monitoring
+    can check: a run whose recorded worker (defs/turns.py) was a process of the daemon's host
+    and has ended is marked failed at the monitoring daemon's next look, instead of holding its
+    district's place in the queue until the run's time limit. A worker it cannot see (another
+    host's, or not recorded yet) is taken for running, and the time limits still apply."""
+
+    @property
+    def supports_check_run_worker_health(self) -> bool:
+        return True
+
+    def check_run_worker_health(self, run: dg.DagsterRun) -> CheckRunHealthResult:
+        if worker_gone(run):
+            where = f"{run.tags[HOST_TAG]}, pid {run.tags[PID_TAG]}"
+            return CheckRunHealthResult(WorkerStatus.FAILED, f"the run's worker ({where}) ended")
+        return CheckRunHealthResult(WorkerStatus.RUNNING)
+
+
+class LocalRunLauncher(MonitoredRunLauncher):
     """Dagster's default launcher; a run of a code location loaded in this process is forked."""
 
     def launch_run(self, context: LaunchRunContext) -> None:

@@ -10,6 +10,7 @@ from dagster_postgres import (
     PostgresScheduleStorage,
 )
 
+from rostering_pipeline.platform.launchers import MonitoredRunLauncher
 from rostering_pipeline_tests.platform.support import dagster_pg_env
 
 
@@ -24,6 +25,8 @@ def test_production_instance_on_postgres(production_home, new_database, monkeypa
         assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
         assert instance.run_monitoring_enabled
         assert instance.run_monitoring_max_runtime_seconds == 7200
+        assert isinstance(instance.run_launcher, MonitoredRunLauncher)
+        assert instance.run_launcher.supports_check_run_worker_health
 
         queue = instance.get_concurrency_config().run_queue_config
         assert queue.max_concurrent_runs == 16
