@@ -18,7 +18,7 @@ import base64
 import itertools
 import json
 import os
-import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -37,12 +37,13 @@ from pathlib import Path
 import click
 import dagster as dg
 import sqlalchemy as sa
+import yaml
 
 from rostering_pipeline.appdb.engine import make_engine, upgrade
 from rostering_pipeline.defs.run_config import sync_run_config
 from rostering_pipeline.defs.run_tags import FRESH_CHECK_JOB
-from rostering_pipeline.devserver import DEMO_CLIENT_SECRET
-from rostering_pipeline.districts import add_district, update_district
+from rostering_pipeline.devserver import DEMO_CLIENT_SECRET as SECRET
+from rostering_pipeline.districts import add_district, set_credentials, update_district
 from rostering_pipeline.secrets import SecretBox
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,9 +53,12 @@ SERVER = os.environ.get(
 )
 ZONES = ("America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles")
 NEVER_DUE = "0 0 1 1 *"  # until the fleet is made due
+EVERY_MINUTE = "* * * * *"
+REFUSED_SECRET = "not-the-provider-s-secret"  # noqa: S105 (a fault: refused at the token URL)
 SYNC_JOB = "roster_sync"
 LEAD_S = 20  # the instant is at least this far ahead of registration (the daemon's start-up)
 SAMPLE_S = 0.5
+TICK_S = 20  # a dispatcher tick of a small fleet with nothing due ends within this
 STARTUP_S = 120
 PROVIDER_LIMIT = 4  # dagster.yaml: runs per provider client at once
 MAKESPAN_TARGET = 1.25  # the issue's bound: makespan within 1.25x the ideal
@@ -68,6 +72,14 @@ class FleetPlan:
     students: tuple[int, int] = (500, 5000)
     seed: int = 1
     timeout_s: float = 3600.0
+    # Faults: providers stopped before the fleet is due (their districts' runs fail); districts
+    # whose secret their provider refuses (due every minute: later ticks must skip them until
+    # their credentials are fixed); the daemon killed this long after the fleet is due, and
+    # started again.
+    providers_down: int = 0
+    rejected: int = 0
+    kill_daemon_after_s: float | None = None
+    start_timeout_s: int | None = None  # run monitoring's, instead of dagster.yaml's
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,7 @@ class RunSpan:
     district: str
     provider: str
     scheduled: bool  # launched by the dispatcher (not by the calibration)
+    retry_of: str | None  # the failed run this one retries (run_retries in dagster.yaml)
     status: str
     start: float
     end: float
@@ -116,6 +129,7 @@ class Fleet:
         self._admin = sa.create_engine(SERVER, isolation_level="AUTOCOMMIT")
         self._databases: list[str] = []
         self._saved_env: dict[str, str | None] = {}
+        self._providers: list[subprocess.Popen] = []
 
     # -- set-up --------------------------------------------------------------------------------
     def __enter__(self) -> Fleet:
@@ -131,7 +145,10 @@ class Fleet:
         dagster_url = sa.make_url(self._new_database())
         home = self.folder / "dagster_home"
         home.mkdir(parents=True, exist_ok=True)
-        shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+        settings = yaml.safe_load((REPO / "dagster.yaml").read_text())
+        if self.plan.start_timeout_s is not None:
+            settings["run_monitoring"]["start_timeout_seconds"] = self.plan.start_timeout_s
+        (home / "dagster.yaml").write_text(yaml.safe_dump(settings))
         key = "k1:" + base64.b64encode(os.urandom(32)).decode()
         self.env = {
             **os.environ,
@@ -154,8 +171,11 @@ class Fleet:
         self.engine = make_engine(self.app_url)
         self.instance = self._stack.enter_context(dg.DagsterInstance.from_config(str(home)))
         self.tenants = self._start_providers()
+        self._daemon = self._start_daemon("daemon.log")
+
+    def _start_daemon(self, log: str) -> subprocess.Popen:
         argv = [BIN / "dagster-daemon", "run", "-w", "workspace.yaml"]
-        self._stack.enter_context(_running(argv, self.env, self.folder / "daemon.log", REPO))
+        return self._stack.enter_context(_running(argv, self.env, self.folder / log, REPO))
 
     def _new_database(self) -> str:
         name = f"rostering_fleet_{uuid.uuid4().hex[:10]}"
@@ -168,7 +188,7 @@ class Fleet:
     def _start_providers(self) -> list[tuple[str, str, int]]:
         """Each provider's tenants as (URL, client id, students), read from its banner; the
         providers generate their districts side by side."""
-        plan, processes = self.plan, []
+        plan, processes = self.plan, self._providers
         shares = [len(range(n, plan.districts, plan.providers)) for n in range(plan.providers)]
         for n, share in enumerate(shares):
             argv = [BIN / "rostering-pipeline", "dev-provider", "--port", "0"]
@@ -214,7 +234,7 @@ class Fleet:
             auth_method="oauth2",
             client_id=client_id,
             token_url=f"{url}/oauth/token",
-            client_secret=DEMO_CLIENT_SECRET,
+            client_secret=SECRET,
             box=SecretBox.from_env(),
             timezone=timezone,
             schedule=cron,
@@ -256,19 +276,33 @@ class Fleet:
 
     # -- the fleet -----------------------------------------------------------------------------
     def run(self) -> FleetResult:
-        """Makes every onboarded district due at the next whole minute (after the lead), waits
-        for their runs to finish, and collects what happened."""
+        """Makes every onboarded district due at the next whole minute (after the lead), with
+        the plan's faults, waits for their runs to finish, and collects what happened."""
         instant = _next_minute(datetime.now(UTC) + timedelta(seconds=LEAD_S))
+        down, rejected = self._stop_providers(), self._reject_credentials()
         for member in self.members:
             local = instant.astimezone(zoneinfo.ZoneInfo(member.timezone))
-            update_district(self.engine, member.key, schedule=f"{local.minute} {local.hour} * * *")
+            due = f"{local.minute} {local.hour} * * *"
+            update_district(
+                self.engine, member.key, schedule=EVERY_MINUTE if member.key in rejected else due
+            )
         keys = {member.key for member in self.members}
         samples = Samples()
         stop = threading.Event()
         sampler = threading.Thread(target=self._sample, args=(samples, stop), daemon=True)
         sampler.start()
         try:
+            if self.plan.kill_daemon_after_s is not None:
+                time.sleep(
+                    max(0.0, instant.timestamp() + self.plan.kill_daemon_after_s - time.time())
+                )
+                self._kill_and_restart_daemon()
             spans = self._wait(lambda found: self._syncs(found, keys), count=len(keys))
+            if rejected:  # a tick after their failure, which would launch them again
+                failed = max(span.end for span in spans if span.district in rejected)
+                after = _next_minute(datetime.fromtimestamp(failed, UTC)).timestamp() + TICK_S
+                time.sleep(max(0.0, after - time.time()))
+                spans = self._syncs(self._spans(), keys)
         finally:
             stop.set()
             sampler.join()
@@ -279,7 +313,49 @@ class Fleet:
             spans=spans,
             samples=samples,
             ticks=self._ticks(after=instant.timestamp() - 60),
+            down=down,
+            rejected=rejected,
         )
+
+    def _stop_providers(self) -> set[str]:
+        """Stops the plan's first providers; the keys of the districts behind them."""
+        for process in self._providers[: self.plan.providers_down]:
+            process.terminate()
+            process.wait(timeout=30)
+        return {member.key for member in self.members if self._provider_of(member) in self._down}
+
+    @property
+    def _down(self) -> range:
+        return range(self.plan.providers_down)
+
+    @staticmethod
+    def _provider_of(member: Member) -> int:
+        """Its provider's number, from its tenant's name (`p<n>d…`, `_start_providers`)."""
+        return int(member.url.rsplit("/t/p", 1)[1].split("d", 1)[0])
+
+    def _reject_credentials(self) -> set[str]:
+        """The plan's first districts of providers still up get a secret their provider
+        refuses; their keys."""
+        up = [m.key for m in self.members if self._provider_of(m) not in self._down]
+        for key in up[: self.plan.rejected]:
+            set_credentials(
+                self.engine, key, box=SecretBox.from_env(), client_secret=REFUSED_SECRET
+            )
+        return set(up[: self.plan.rejected])
+
+    def fix_credentials(self, keys: set[str]) -> list[RunSpan]:
+        """The rejected districts' credentials fixed: each district's runs, once the dispatcher
+        has launched it again (it is due every minute) and that run has ended."""
+        for key in keys:
+            set_credentials(self.engine, key, box=SecretBox.from_env(), client_secret=SECRET)
+        return self._wait(lambda found: self._syncs(found, keys), count=2 * len(keys))
+
+    def _kill_and_restart_daemon(self) -> None:
+        """The daemon alone killed outright, as a lost container is, and a new one started: the
+        code server it had started goes on serving the runs in progress."""
+        os.kill(self._daemon.pid, signal.SIGKILL)
+        self._daemon.wait()
+        self._daemon = self._start_daemon("daemon-restarted.log")
 
     @staticmethod
     def _syncs(spans: list[RunSpan], keys: set[str]) -> list[RunSpan]:
@@ -306,6 +382,7 @@ class Fleet:
                     district=run.tags.get("district", ""),
                     provider=run.tags.get("rostering/provider", ""),
                     scheduled=run.tags.get("dagster/schedule_name") == "district_dispatcher",
+                    retry_of=run.parent_run_id if run.tags.get("dagster/retry_number") else None,
                     status=run.status.value,
                     start=record.start_time or 0.0,
                     end=(record.end_time or 0.0) if run.is_finished else 0.0,
@@ -352,17 +429,37 @@ class FleetResult:
     spans: list[RunSpan]
     samples: Samples
     ticks: dict[str, list[float]]
+    down: set[str] = field(default_factory=set)  # districts behind a provider stopped
+    rejected: set[str] = field(default_factory=set)  # districts with a refused secret
 
     def runs_by_district(self) -> Counter[str]:
         """Sync runs per district, by whoever launched them."""
         return Counter(span.district for span in self.spans)
+
+    def successes(self) -> Counter[str]:
+        return Counter(span.district for span in self.spans if span.status == "SUCCESS")
+
+    def retries(self) -> list[RunSpan]:
+        """Runs that Dagster launched again after a failure outside their steps."""
+        return [span for span in self.spans if span.retry_of]
 
     def unscheduled(self) -> list[RunSpan]:
         """Sync runs the dispatcher did not launch."""
         return [span for span in self.spans if not span.scheduled]
 
     def failed(self) -> list[RunSpan]:
-        return [span for span in self.spans if span.status != "SUCCESS"]
+        """Runs that failed for good (not retried), but for the districts the faults doomed."""
+        doomed = self.down | self.rejected
+        return [span for span in self._failed_for_good() if span.district not in doomed]
+
+    def doomed_failed(self) -> Counter[str]:
+        """Runs that failed for good of the districts the faults doomed, by district."""
+        doomed = self.down | self.rejected
+        return Counter(s.district for s in self._failed_for_good() if s.district in doomed)
+
+    def _failed_for_good(self) -> list[RunSpan]:
+        retried = {span.retry_of for span in self.retries()}
+        return [s for s in self.spans if s.status != "SUCCESS" and s.run_id not in retried]
 
     def peak_per_provider(self) -> int:
         """The most runs of one provider client in progress at once, from the runs' spans."""

@@ -71,11 +71,10 @@ def running(
         yield process
     finally:
         _signal_group(process, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            _signal_group(process, signal.SIGKILL)
-            process.wait()
+        _signal_group(process, signal.SIGKILL)  # and whatever it left behind (a code server)
+        process.wait()
 
 
 def _signal_group(process: subprocess.Popen, signum: int) -> None:

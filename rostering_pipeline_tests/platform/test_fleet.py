@@ -1,7 +1,13 @@
 """A small fleet through the daemon (`make bench-fleet` runs 200 districts): twenty districts on
-two providers with two client ids each, in four time zones, all due at the same minute. The
+three providers with two client ids each, in four time zones, all due at the same minute. The
 dispatcher launches every district once; the run queue keeps one run per district and at most
-the provider limit per client; every run succeeds; the schedule and sensors keep ticking."""
+the provider limit per client; the schedule and sensors keep ticking.
+
+With faults: one provider is down (its districts fail cleanly and alert once each, the others
+finish), one district's secret is refused (it fails once and later ticks skip it, though it is due
+every minute, until its credentials are fixed; then it runs), and the daemon is killed outright
+while the fleet runs and started again (no run lost or doubled: a run it left starting is failed
+by run monitoring and retried once)."""
 
 from __future__ import annotations
 
@@ -10,18 +16,41 @@ from collections import Counter
 import pytest
 
 from benchmarks.fleet import PROVIDER_LIMIT, Fleet, FleetPlan
+from rostering_pipeline.alerts import open_alerts
+from rostering_pipeline.districts import get_district
 
 pytestmark = pytest.mark.slow
 
 
-def test_a_fleet_due_at_once_runs_every_district_once_within_the_limits(tmp_path):
-    plan = FleetPlan(districts=20, providers=2, clients=2, students=(60, 240), timeout_s=600)
+def test_a_fleet_due_at_once_runs_every_district_once_within_the_limits_despite_faults(tmp_path):
+    plan = FleetPlan(
+        districts=20,
+        providers=3,
+        clients=2,
+        students=(60, 240),
+        timeout_s=600,
+        providers_down=1,
+        rejected=1,
+        kill_daemon_after_s=8,
+        start_timeout_s=60,  # a run the killed daemon left starting is failed, then retried
+    )
     with Fleet(plan, tmp_path) as fleet:
         fleet.onboard()
         result = fleet.run()
+        (rejected,) = result.rejected
+        after_fix = fleet.fix_credentials(result.rejected)
+        with fleet.engine.connect() as conn:
+            districts = {m.key: get_district(conn, m.key) for m in result.members}
+        alerts = {m.key: open_alerts(fleet.engine, m.key) for m in result.members}
 
     assert not result.failed(), f"runs failed; see {tmp_path / 'daemon.log'}"
-    assert result.runs_by_district() == Counter({member.key: 1 for member in result.members})
+    healthy = [m.key for m in result.members if m.key not in {*result.down, rejected}]
+    assert result.successes() == Counter(healthy)  # exactly once each: none lost or doubled
+    # Any other run is a retry of a run that failed outside its steps (left starting by the
+    # killed daemon), once.
+    retried = Counter(span.district for span in result.retries())
+    assert result.runs_by_district() == Counter(m.key for m in result.members) + retried
+    assert max(retried.values(), default=1) == 1
     assert result.unscheduled() == []
     assert {member.timezone for member in result.members} == {
         "America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles"
@@ -34,3 +63,18 @@ def test_a_fleet_due_at_once_runs_every_district_once_within_the_limits(tmp_path
     assert result.samples.peak_per_provider <= PROVIDER_LIMIT
     assert result.ticks["district_dispatcher"], "the dispatcher never ticked"
     assert result.samples.peak_connections > 0
+
+    # The provider down: each of its districts failed once, cleanly, with one alert.
+    assert 5 <= len(result.down) < len(result.members) - 1
+    assert result.doomed_failed() == Counter({key: 1 for key in {*result.down, rejected}})
+    for key in result.down:
+        assert districts[key].last_error_kind == "provider", districts[key].last_error
+        assert set(alerts[key]) == {"failed"}
+    # The refused secret: one run, then skipped by every later tick until fixed.
+    assert districts[rejected].credentials_ok is True  # tried again once fixed, and accepted
+    assert [span.status for span in sorted(after_fix, key=lambda s: s.start)] == [
+        "FAILURE",
+        "SUCCESS",
+    ]
+    assert alerts[rejected] == {}  # resolved by the success
+    assert all(alerts[key] == {} for key in healthy)
