@@ -18,10 +18,11 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import anyio
+import anyio.to_thread
 import sqlalchemy as sa
 import uvicorn.config
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -35,6 +36,8 @@ TIMESTAMP_HEADER = "x-rostering-timestamp"
 SIGNATURE_HEADER = "x-rostering-signature"
 SIGNATURE_PREFIX = "sha256="
 WINDOW_S = 300  # a timestamp further than this from the receiver's clock is refused
+# Database connections of each receiver worker, kept open: a request needs one for about 2 ms.
+CONNECTIONS = 8
 MAX_BODY_BYTES = 64 * 1024  # a change notification is small; the body is only signed, not used
 # Unknown districts are verified against a random key, so that they take as long as known ones.
 _DECOY_SECRET = secrets.token_hex(32)
@@ -79,12 +82,15 @@ def app_from_env() -> Starlette:
     `webhook serve` builds."""
     from rostering_pipeline.appdb.engine import ready_engine
 
-    return create_app(ready_engine(), SecretBox.from_env)
+    return create_app(ready_engine(connections=CONNECTIONS), SecretBox.from_env)
 
 
 def create_app(engine: sa.Engine, keys: Callable[[], SecretBox] = SecretBox.from_env) -> Starlette:
     """The ASGI app on an upgraded application database; `keys` gives the secret keys in force,
-    asked for each request (a keys file rotated under a running receiver takes effect at once)."""
+    asked for each request (a keys file rotated under a running receiver takes effect at once).
+    At most CONNECTIONS requests are at the database at once; the others wait in the event loop,
+    not in threads contending for connections."""
+    limiter: list[anyio.CapacityLimiter] = []  # made in the server's event loop, on first use
 
     async def receive(request: Request) -> JSONResponse:
         key = request.path_params["district_key"]
@@ -92,7 +98,11 @@ def create_app(engine: sa.Engine, keys: Callable[[], SecretBox] = SecretBox.from
             timestamp = _timestamp(request.headers.get(TIMESTAMP_HEADER), time.time())
             signature = request.headers.get(SIGNATURE_HEADER, "")
             body = await _body(request)
-            await run_in_threadpool(_accept, engine, keys, key, timestamp, signature, body)
+            if not limiter:
+                limiter.append(anyio.CapacityLimiter(CONNECTIONS))
+            await anyio.to_thread.run_sync(
+                _accept, engine, keys, key, timestamp, signature, body, limiter=limiter[0]
+            )
         except TooLarge:
             log.warning("webhook for %r refused: body over %d bytes", key[:64], MAX_BODY_BYTES)
             return JSONResponse({"error": "payload too large"}, status_code=413)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,11 +22,12 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from rostering_pipeline import webhook
 from rostering_pipeline.appdb.engine import make_engine, upgrade
 from rostering_pipeline.appdb.tables import districts, sync_requests
 from rostering_pipeline.districts import add_district, set_status
 from rostering_pipeline.secrets import SecretBox, parse_keys
-from rostering_pipeline.webhook import MAX_BODY_BYTES, WINDOW_S, sign
+from rostering_pipeline.webhook import CONNECTIONS, MAX_BODY_BYTES, WINDOW_S, sign
 
 WEBHOOK_SECRET = "whsec-for-the-receiver-test"
 REFUSED = {"error": "unauthorized"}
@@ -292,3 +295,53 @@ def test_two_workers_record_each_request_once_and_refuse_replays_across_them(tmp
     workers = set(re.findall(r"Started server process \[(\d+)\]", log))
     assert len(workers) == 2, log[-2000:]
     assert "refused: replayed signature" in log
+
+
+def test_a_burst_waits_for_the_worker_s_few_connections_kept_open(empty_pg_url, monkeypatch):
+    """64 requests at once, each holding its connection for 50 ms: all recorded, while no more
+    than CONNECTIONS are at the database at once and no more connections are opened. Before,
+    up to 40 threads took up to 15 connections, closing and reopening them as the load came and
+    went, which is what made the receiver's slowest answers slow (benchmarks/FLEET.md)."""
+    upgrade(empty_pg_url)
+    entry = "k1:" + base64.b64encode(os.urandom(32)).decode()
+    monkeypatch.setenv("ROSTERING_DATABASE_URL", empty_pg_url)
+    monkeypatch.setenv("ROSTERING_SECRET_KEYS", entry)
+    engine = make_engine(empty_pg_url)
+    _register(engine, SecretBox(parse_keys(entry)))
+    at_once, peak, lock = [0], [0], threading.Lock()
+    looked_up = webhook.get_district
+
+    def slow_lookup(conn: sa.Connection, key: str):
+        with lock:
+            at_once[0] += 1
+            peak[0] = max(peak[0], at_once[0])
+        time.sleep(0.05)
+        with lock:
+            at_once[0] -= 1
+        return looked_up(conn, key)
+
+    monkeypatch.setattr(webhook, "get_district", slow_lookup)
+    app = webhook.app_from_env()  # as each worker of `webhook serve` builds it
+    bodies = [event() for _ in range(64)]
+
+    async def burst() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://receiver") as client:
+            sends = [
+                client.post("/webhooks/d1", content=body, headers=signature_headers(body))
+                for body in bodies
+            ]
+            return [response.status_code for response in await asyncio.gather(*sends)]
+
+    statuses = asyncio.run(burst())
+
+    assert statuses == [202] * len(bodies)
+    assert peak[0] == CONNECTIONS
+    database = sa.make_url(empty_pg_url).database
+    opened = sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = :name")
+    with engine.connect() as conn:
+        recorded = conn.execute(sa.select(sa.func.count()).select_from(sync_requests)).scalar_one()
+        kept = conn.execute(opened, {"name": database}).scalar_one()
+    assert recorded == len(bodies)
+    assert kept == CONNECTIONS + 1  # the receiver's, kept open, and this one
+    engine.dispose()

@@ -25,8 +25,10 @@ UPGRADE_HINT = "run `rostering-pipeline db upgrade`"
 SQLITE_BUSY_TIMEOUT_S = 900
 
 
-def make_engine(url: str | None = None) -> sa.Engine:
-    """An engine for `url` (default `ROSTERING_DATABASE_URL`); PostgreSQL always via psycopg 3."""
+def make_engine(url: str | None = None, *, connections: int | None = None) -> sa.Engine:
+    """An engine for `url` (default `ROSTERING_DATABASE_URL`); PostgreSQL always via psycopg 3.
+    `connections`: a pool of exactly that many, kept open (SQLAlchemy's default opens up to 15
+    and closes all but 5 as they come back, so a busy server keeps connecting anew)."""
     try:
         parsed = sa.make_url(url or config.database_url())
     except sa.exc.ArgumentError:
@@ -36,8 +38,9 @@ def make_engine(url: str | None = None) -> sa.Engine:
     if backend == "sqlite":
         return _sqlite_engine(parsed)
     if backend in ("postgresql", "postgres"):  # "postgres://" as many hosts print it
+        pool = {"pool_size": connections, "max_overflow": 0} if connections else {}
         # the reconciliation COPYs through psycopg 3, so no other driver will do
-        return sa.create_engine(parsed.set(drivername="postgresql+psycopg"))
+        return sa.create_engine(parsed.set(drivername="postgresql+psycopg"), **pool)
     raise BadInput(f"unsupported application database '{backend}': use PostgreSQL or SQLite")
 
 
@@ -101,9 +104,9 @@ def require_schema(engine: sa.Engine) -> None:
         raise BadInput(f"database schema is at revision {current}, expected {head}; {UPGRADE_HINT}")
 
 
-def ready_engine(url: str | None = None) -> sa.Engine:
+def ready_engine(url: str | None = None, *, connections: int | None = None) -> sa.Engine:
     """`make_engine`, refusing a database whose schema is missing or out of date."""
-    engine = make_engine(url)
+    engine = make_engine(url, connections=connections)
     try:
         require_schema(engine)
     except BaseException:
