@@ -1,17 +1,24 @@
 """The floor: the least work that still lands every record in PostgreSQL.
 
-    python -m benchmarks.floor API_URL TOKEN_URL DATABASE_URL SCHEMA
+    python -m benchmarks.floor API_URL TOKEN_URL DATABASE_URL SCHEMA [--whole-pull]
 
 Per collection: the same requests as the pipeline's client (pages of 1,000, `sort=sourcedId`,
 the same `fields=`), the pages after the first fetched 4 at a time with plain httpx, every body
-parsed with orjson, then the raw records COPYed into `SCHEMA.<entity> (sourced_id, record jsonb)`
+parsed with orjson, the raw records COPYed into `SCHEMA.<entity> (sourced_id, record jsonb)`
 after a TRUNCATE, in one transaction. No normalization, no validation, no diff, no snapshot.
+
+By default each page is COPYed as it arrives (at most 4 pages held), so the floor's memory does
+not grow with the district. `--whole-pull` is the earlier floor: a collection's every record
+held, then COPYed.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 
 import click
 import httpx
@@ -36,8 +43,9 @@ def token(token_url: str) -> str:
     return response.json()["access_token"]
 
 
-def fetch_all(client: httpx.Client, entity: Entity) -> list[dict]:
-    """Every record of the collection, in `sourcedId` order."""
+def pages(client: httpx.Client, entity: Entity) -> Iterator[list[dict]]:
+    """The collection's records a page at a time, in `sourcedId` order, with at most
+    CONCURRENCY requests in flight and nothing fetched ahead beyond them."""
     key = entity.envelope_keys[0]
 
     def page(offset: int) -> httpx.Response:
@@ -49,12 +57,24 @@ def fetch_all(client: httpx.Client, entity: Entity) -> list[dict]:
     first = page(0)
     total = int(first.headers["X-Total-Count"])
     records = orjson.loads(first.content)[key]
+    seen = len(records)
+    yield records
     with ThreadPoolExecutor(CONCURRENCY) as pool:
-        for response in pool.map(page, range(PAGE_SIZE, total, PAGE_SIZE)):
-            records += orjson.loads(response.content)[key]
-    if len(records) != total:
-        raise RuntimeError(f"{entity.path}: {len(records)} records of {total}")
-    return records
+        offsets = iter(range(PAGE_SIZE, total, PAGE_SIZE))
+        in_flight = deque(pool.submit(page, offset) for offset in islice(offsets, CONCURRENCY))
+        while in_flight:
+            response = in_flight.popleft().result()
+            in_flight.extend(pool.submit(page, offset) for offset in islice(offsets, 1))
+            records = orjson.loads(response.content)[key]
+            seen += len(records)
+            yield records
+    if seen != total:
+        raise RuntimeError(f"{entity.path}: {seen} records of {total}")
+
+
+def fetch_all(client: httpx.Client, entity: Entity) -> list[dict]:
+    """Every record of the collection, in `sourcedId` order."""
+    return [record for page in pages(client, entity) for record in page]
 
 
 def api_client(api_url: str, token_url: str) -> httpx.Client:
@@ -62,13 +82,20 @@ def api_client(api_url: str, token_url: str) -> httpx.Client:
     return httpx.Client(base_url=api_url, headers=headers, timeout=120)
 
 
-def copy_raw(conn: psycopg.Connection, schema: str, entity: str, records: list[dict]) -> None:
+def copy_raw(
+    conn: psycopg.Connection, schema: str, entity: str, batches: Iterable[list[dict]]
+) -> int:
+    """A TRUNCATE, then every batch's records COPYed as they come; how many were."""
     table = f"{schema}.{entity}"
     conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (sourced_id text, record jsonb)")
     conn.execute(f"TRUNCATE {table}")
+    rows = 0
     with conn.cursor().copy(f"COPY {table} (sourced_id, record) FROM STDIN") as copy:
-        for record in records:
-            copy.write_row((record["sourcedId"], orjson.dumps(record).decode()))
+        for records in batches:
+            for record in records:
+                copy.write_row((record["sourcedId"], orjson.dumps(record).decode()))
+            rows += len(records)
+    return rows
 
 
 @click.command()
@@ -76,18 +103,17 @@ def copy_raw(conn: psycopg.Connection, schema: str, entity: str, records: list[d
 @click.argument("token_url")
 @click.argument("database_url")
 @click.argument("schema")
-def main(api_url: str, token_url: str, database_url: str, schema: str) -> None:
+@click.option("--whole-pull", is_flag=True, help="Hold a collection's records, then COPY them.")
+def main(api_url: str, token_url: str, database_url: str, schema: str, whole_pull: bool) -> None:
     stages: dict[str, dict[str, float]] = {}
     rows = 0
     started = time.perf_counter()
     with api_client(api_url, token_url) as client, psycopg.connect(database_url) as conn:
         for name, entity in ENTITIES.items():
             begin = time.perf_counter()
-            records = fetch_all(client, entity)
-            fetched = time.perf_counter()
-            copy_raw(conn, schema, name, records)
-            stages[name] = {"fetch_s": fetched - begin, "copy_s": time.perf_counter() - fetched}
-            rows += len(records)
+            batches = [fetch_all(client, entity)] if whole_pull else pages(client, entity)
+            rows += copy_raw(conn, schema, name, batches)
+            stages[name] = {"seconds": time.perf_counter() - begin}
         conn.commit()
     emit({"total_s": time.perf_counter() - started, "rows": rows, "entities": stages})
 

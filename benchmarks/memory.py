@@ -7,6 +7,7 @@ connections, so a thread polls them and keeps the largest peak seen.
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import threading
 from pathlib import Path
@@ -32,6 +33,40 @@ def own_peak_mb() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(own, children) / 1024
+
+
+class TreeSampler:
+    """`with TreeSampler(pid) as s: ...` then `s.peak_mb`: the largest sum of resident memory
+    over the process and its descendants seen while the block ran (polled, so the process's own
+    `VmHWM` is taken as well: a lone process's peak is then exact)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="tree-sampler", daemon=True)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(POLL_S):
+            try:
+                root = psutil.Process(self.pid)
+                tree = [root, *root.children(recursive=True)]
+                resident = 0
+                for process in tree:
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        resident += process.memory_info().rss
+            except psutil.NoSuchProcess:
+                return
+            own = peak_mb(self.pid) or 0.0
+            self.peak_mb = max(self.peak_mb, resident / 2**20, own)
+
+    def __enter__(self) -> TreeSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 class BackendSampler:

@@ -21,9 +21,10 @@ API_PREFIXES = {"1.1": "/ims/oneroster/v1p1", "1.2": "/ims/oneroster/rostering/v
 
 
 class ProviderProcess:
-    def __init__(self, students: int, version: str = "1.1") -> None:
+    def __init__(self, students: int, version: str = "1.1", *, spill: bool = False) -> None:
         self.students = students
         self.version = version
+        self.spill = spill  # `--spill`: the large tables in files, not memory
         self.port = 0  # chosen by the first start, kept by restarts
         self.api_url = ""
         self.day = 0
@@ -33,7 +34,7 @@ class ProviderProcess:
     def start(self, day: int = 0) -> None:
         command = [sys.executable, "-c", LAUNCH, "--port", str(self.port)]
         command += ["--students", str(self.students), "--days", str(day)]
-        command += ["--oneroster-version", self.version]
+        command += ["--oneroster-version", self.version, *(["--spill"] if self.spill else [])]
         self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         first_line = self._process.stdout.readline().strip()
         if not first_line:

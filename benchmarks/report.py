@@ -13,10 +13,12 @@ from benchmarks.scenarios import (
     NEXT_DAY,
     NO_CHANGE,
     SCENARIOS,
+    WHOLE_PULL_FLOOR,
     SizeResult,
 )
 
 GB3_MB = 3 * 1024
+LARGEST_PEAK_LIMIT_MB = 1.5 * 1024  # the largest district's run, its process tree summed
 # The 1,000-student no-change re-sync through the CLI before the run was forked from the CLI and
 # Dagster's SQLite storage reused its engines (RESULTS.md of commit 6f1c6c7): 10.9 s, of which
 # fetch, validate and reconcile took 1.0 s. Issue 16 asks for this fixed cost to be halved.
@@ -70,8 +72,10 @@ def project_table(size: SizeResult) -> list[str]:
     ]
     for scenario in SCENARIOS:
         p = size.project.get(scenario)
+        if p is None:
+            continue
         if not ok(p):
-            lines.append(f"| {scenario} | failed: {(p or {}).get('error', 'not run')} |")
+            lines.append(f"| {scenario} | failed: {p['error']} |")
             continue
         st = stages(p)
         rows = sum(e["rows"] for e in p["entities"].values())
@@ -188,6 +192,8 @@ def comparison_table(size: SizeResult) -> list[str]:
     ]
     for scenario in SCENARIOS:
         p = size.project.get(scenario)
+        if p is None:
+            continue
         cells = [scenario, _s(p["total_s"]) if ok(p) else "failed"]
         for name in BASELINES:
             b = size.baseline(scenario, name)
@@ -201,6 +207,65 @@ def comparison_table(size: SizeResult) -> list[str]:
             cells += [_s(b["total_s"]) + note, _x(ratio(size, scenario, name))]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def whole_pull_floor_lines(size: SizeResult) -> list[str]:
+    streaming, whole = size.baseline(FIRST, "floor"), size.baseline(FIRST, WHOLE_PULL_FLOOR)
+    if not (ok(streaming) and ok(whole)):
+        return []
+    return [
+        "The floor streams: each page is COPYed as it arrives, with at most 4 in flight. The "
+        "earlier floor, which held each collection whole before COPYing it, takes "
+        f"{_s(whole['total_s'])} s for the first sync and peaks at {_mb(whole['peak_mb'])} MB "
+        f"(streaming: {_s(streaming['total_s'])} s, {_mb(streaming['peak_mb'])} MB).",
+        "",
+    ]
+
+
+def tree_peak_mb(p: dict) -> float:
+    """A run's peak memory summed over its process tree (`peak_mb`: the process's own)."""
+    return p.get("tree_peak_mb", p["peak_mb"])
+
+
+def largest_lines(largest: SizeResult, large: SizeResult) -> list[str]:
+    """The largest district's first sync beside the floor, and its memory beside the large
+    district's."""
+    p, floor = largest.project.get(FIRST), largest.baseline(FIRST, "floor")
+    if not ok(p):
+        return [f"The project's first sync failed: {(p or {}).get('error', 'not run')}", ""]
+    large_first = large.project.get(FIRST)
+    rows = [
+        ("project first sync, s", f"**{_s(p['total_s'])}**"),
+        ("floor first sync (streaming), s", _s(floor["total_s"]) if ok(floor) else "failed"),
+        ("project ÷ floor", _x(ratio(largest, FIRST, "floor"))),
+        ("the run's peak memory, process tree summed, MB", f"**{_mb(tree_peak_mb(p))}**"),
+        (
+            f"the same at {large.students:,} students, MB",
+            _mb(tree_peak_mb(large_first)) if ok(large_first) else "—",
+        ),
+        ("largest ÷ that", _x(largest_memory_ratio(largest, large))),
+        ("PostgreSQL backend peak, project first sync, MB", _mb(p["postgres_peak_mb"])),
+        ("floor process peak, MB", _mb(floor["peak_mb"]) if ok(floor) else "—"),
+        (
+            f"provider peak (`--spill`), MB; at {large.students:,} students (held in memory)",
+            f"{_mb(largest.provider_peak_mb)}; {_mb(large.provider_peak_mb)}",
+        ),
+    ]
+    return [
+        "| figure | value |",
+        "|---|---:|",
+        *(f"| {name} | {value} |" for name, value in rows),
+        "",
+        "### The project, by stage (seconds)",
+        "",
+        *project_table(largest),
+        "",
+    ]
+
+
+def largest_memory_ratio(largest: SizeResult, large: SizeResult) -> float | None:
+    p, q = largest.project.get(FIRST), large.project.get(FIRST)
+    return tree_peak_mb(p) / tree_peak_mb(q) if ok(p) and ok(q) else None
 
 
 def memory_rows(size: SizeResult) -> list[tuple[str, float]]:
@@ -314,7 +379,9 @@ def encryption_lines(size: SizeResult) -> list[str]:
     ]
 
 
-def targets(large: SizeResult, sizes: list[SizeResult]) -> list[tuple[str, bool | None, str]]:
+def targets(
+    large: SizeResult, sizes: list[SizeResult], largest: SizeResult | None
+) -> list[tuple[str, bool | None, str]]:
     first = large.project.get(FIRST)
     first_s = first["total_s"] if ok(first) else None
 
@@ -326,6 +393,7 @@ def targets(large: SizeResult, sizes: list[SizeResult]) -> list[tuple[str, bool 
 
     floor_first = ratio(large, FIRST, "floor")
     floor_again = ratio(large, NO_CHANGE, "floor")
+    floor_next = ratio(large, NEXT_DAY, "floor")
     dlt_first, dlt_again = ratio(large, FIRST, "dlt"), ratio(large, NO_CHANGE, "dlt")
     naive_next = ratio(large, NEXT_DAY, "naive")
     naive_write = write_phase_ratio(large)
@@ -341,8 +409,9 @@ def targets(large: SizeResult, sizes: list[SizeResult]) -> list[tuple[str, bool 
     fixed = small_fixed["cli_fixed_s"] if small_fixed else None
     return [
         ("large first sync ≤ 120 s", at_most(first_s, 120), f"{_s(first_s)} s"),
-        ("large first sync within 3x of the floor", at_most(floor_first, 3), _x(floor_first)),
-        ("no-change re-sync within 3x of the floor", at_most(floor_again, 3), _x(floor_again)),
+        ("large first sync within 1.3x of the floor", at_most(floor_first, 1.3), _x(floor_first)),
+        ("no-change re-sync within 1.2x of the floor", at_most(floor_again, 1.2), _x(floor_again)),
+        ("next-day full sync within 1.2x of the floor", at_most(floor_next, 1.2), _x(floor_next)),
         ("≥ 2x faster than dlt, first sync", at_least(dlt_first, 2), _x(dlt_first)),
         ("≥ 2x faster than dlt, no-change re-sync", at_least(dlt_again, 2), _x(dlt_again)),
         ("next-day ≥ 10x faster than naive per-row", at_least(naive_next, 10), naive_figure),
@@ -373,7 +442,28 @@ def targets(large: SizeResult, sizes: list[SizeResult]) -> list[tuple[str, bool 
             peak <= GB3_MB,
             f"largest {peak:,.0f} MB",
         ),
+        *largest_targets(large, largest),
     ]
+
+
+def largest_targets(
+    large: SizeResult, largest: SizeResult | None
+) -> list[tuple[str, bool | None, str]]:
+    if largest is None:
+        return []
+    p = largest.project.get(FIRST)
+    floor = ratio(largest, FIRST, "floor")
+    peak = tree_peak_mb(p) if ok(p) else None
+    grown = largest_memory_ratio(largest, large)
+    n = f"{largest.students:,}-student"
+    return [
+        (f"{n} first sync within 1.3x of the floor", None if floor is None else floor <= 1.3,
+         _x(floor)),
+        (f"{n} run's peak under 1.5 GB (process tree summed)",
+         None if peak is None else peak <= LARGEST_PEAK_LIMIT_MB, f"{_mb(peak)} MB"),
+        (f"{n} run's peak within 1.3x of the {large.students:,}-student run's",
+         None if grown is None else grown <= 1.3, _x(grown)),
+    ]  # fmt: skip
 
 
 def render(
@@ -385,6 +475,7 @@ def render(
     wall_s: float,
     command: str,
     sizes: list[SizeResult],
+    largest: SizeResult | None,
     components: dict[str, list[str]],
     naive_max_rows: int,
 ) -> str:
@@ -407,7 +498,7 @@ def render(
         "| target | verdict | figure |",
         "|---|---|---|",
     ]
-    verdicts = targets(large, sizes)
+    verdicts = targets(large, sizes, largest)
     for name, met, figure in verdicts:
         verdict = "not measured" if met is None else ("**met**" if met else "**missed**")
         out.append(f"| {name} | {verdict} | {figure} |")
@@ -449,11 +540,14 @@ def render(
         "ids read, the verdict recorded, retention); *snapshot read* and *reconcile* split "
         "the `app_db/roster` step; *Dagster run overhead* is what the run spends outside its "
         "steps (planning, event log, hooks).",
-        "- Peak memory is each process's peak RSS (`VmHWM`); PostgreSQL backends are polled every "
+        "- Peak memory is each process's peak RSS (`VmHWM`); a run's *process tree* peak is the "
+        "largest sum of resident memory over the run's process and any it started, polled every "
+        "0.2 s (a run in one process: its own peak); PostgreSQL backends are polled every "
         "0.2 s while a child runs (their RSS includes the shared buffers they touched, so it is an "
         "upper bound).",
         "- **Floor**: the client's requests with plain httpx (4 in flight) + orjson, raw records "
-        "COPYed as jsonb after a TRUNCATE; no normalization, validation, diff or snapshot.",
+        "COPYed as jsonb after a TRUNCATE, each page as it arrives; no normalization, "
+        "validation, diff or snapshot.",
         "- **dlt**: `rest_api` source, `OAuth2ClientCredentials`, offset paging of 1,000 with "
         "`sort=sourcedId` (no `fields=`: whole records, nested lists as child tables, dlt's "
         "default), `merge` on `sourcedId` into its own schema, default loader.",
@@ -462,7 +556,8 @@ def render(
         "INSERT when none matched, one transaction, no deactivations. "
         f"Above {naive_max_rows:,} records, only an evenly spread sample of that many is written "
         "and the write time is extrapolated linearly to every record (marked *extrapolated*).",
-        "- Ratios: *project ÷ floor* is how many times the floor the project takes (target ≤ 3); "
+        "- Ratios: *project ÷ floor* is how many times the floor the project takes (targets: "
+        "first sync ≤ 1.3, no-change and next-day ≤ 1.2); "
         "*dlt ÷ project* and *naive ÷ project* are the project's speed-up (targets ≥ 2 and ≥ 10).",
         "",
     ]
@@ -481,12 +576,23 @@ def render(
             "",
             *comparison_table(size),
             "",
+            *whole_pull_floor_lines(size),
             "### Peak memory (MB)",
             "",
             "| process | peak RSS MB |",
             "|---|---:|",
             *(f"| {name} | {_mb(mb)} |" for name, mb in memory_rows(size)),
             "",
+        ]
+    if largest is not None:
+        out += [
+            f"## {largest.students:,} students: the largest district",
+            "",
+            "The project's first sync beside the floor's only (no peers, no other scenario). "
+            "The provider keeps the district in files (`dev-provider --spill`) and serves it a "
+            "chunk at a time.",
+            "",
+            *largest_lines(largest, large),
         ]
     out += ["## Extraction by entity", ""]
     for size in sizes:

@@ -8,6 +8,9 @@ day 2: project delta sync (the day's changes only);
 then the same district served as OneRoster 1.2 (its own provider process): project first sync;
 then the same district written as a OneRoster 1.1 CSV zip and loaded into a CSV district.
 The project always goes first on a day, so whatever the provider caches favours the baselines.
+
+The largest district (`run_largest`, 1,000,000 students) is served from a spilled provider
+(`dev-provider --spill`) and takes the project's first sync and the floor's only.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ NEXT_DAY = "next-day sync"
 DELTA = "delta sync (day 2)"
 SCENARIOS = (FIRST, NO_CHANGE, NEXT_DAY, DELTA)
 BASELINES = ("floor", "dlt", "naive")
+WHOLE_PULL_FLOOR = "floor, whole pull"  # the earlier floor: a collection held, then COPYed
 # The CLI sync is timed as the median of 5 rounds where a round takes seconds, once above.
 CLI_ROUNDS, CLI_ROUNDS_UP_TO = 5, 20_000
 
@@ -77,6 +81,8 @@ def run_size(ws: Workspace, students: int, *, peers: bool, naive_max_rows: int, 
             for scenario in (FIRST, NO_CHANGE):
                 baseline(scenario, "floor", "benchmarks.floor", *floor_args)
                 baseline(scenario, "dlt", "benchmarks.peer_dlt", *dlt_args)
+            whole = (*floor_args, "--whole-pull")
+            baseline(FIRST, WHOLE_PULL_FLOOR, "benchmarks.floor", *whole)
             baseline(FIRST, "naive", "benchmarks.naive", "first", *naive_args)
         provider.restart(day=1)
         project(NEXT_DAY, "full")
@@ -99,4 +105,22 @@ def run_size(ws: Workspace, students: int, *, peers: bool, naive_max_rows: int, 
     result.csv_first_sync = run_child(
         "benchmarks.e2e", f"{key}-csv", "--mode", "full", "--package", str(package)
     )
+    return result
+
+
+def run_largest(ws: Workspace, students: int, *, log) -> SizeResult:
+    """The largest district: the project's first sync beside the (streaming) floor's, from a
+    provider that keeps the district in files."""
+    result = SizeResult(students)
+    key = f"bench-{students}"
+    with ProviderProcess(students, spill=True) as provider:
+        ws.register(key, provider.base_url, provider.token_url)
+        log(f"{students:,} students: project {FIRST}")
+        result.project[FIRST] = run_child("benchmarks.e2e", key, "--mode", "full")
+        schema = f"floor_{students}"
+        ws.reset_schema(schema)
+        log(f"{students:,} students: floor {FIRST}")
+        floor_args = (provider.api_url, provider.token_url, ws.libpq_url, schema)
+        result.baselines[FIRST] = {"floor": run_child("benchmarks.floor", *floor_args)}
+        result.provider_peak_mb = provider.current_peak_mb
     return result

@@ -43,6 +43,13 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
     "--days", type=click.IntRange(0), default=0, help="Advance the district this many days."
 )
 @click.option(
+    "--spill",
+    is_flag=True,
+    help="Keep the classes, users and enrollments in temporary files instead of memory: a "
+    "district of a million students in about the memory of a small one (days advanced with "
+    "--days are held in memory again).",
+)
+@click.option(
     "--auth", type=click.Choice(["oauth2", "oauth1"]), default="oauth2", show_default=True
 )
 @click.option("--client-id", default=DEMO_CLIENT_ID, show_default=True)
@@ -126,6 +133,7 @@ def dev_provider(ctx: click.Context, **o: object) -> None:
             latency_s=o["latency"], rate_reset=o["rate_reset"], rate_truncated=o["rate_truncated"],
             rate_html=o["rate_html"], seed=o["fault_seed"],
         ),
+        spill=o["spill"],
         quirks=Quirks(
             page_size_cap=o["page_size_cap"], users_envelope=o["users_envelope"],
             sessions_envelope=o["sessions_envelope"], bool_style=o["bool_style"],

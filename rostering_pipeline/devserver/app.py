@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import tempfile
 import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 from random import Random
 from urllib.parse import parse_qsl, quote, urlencode
 
@@ -49,7 +51,7 @@ from rostering_pipeline.devserver.serialize import (
 from rostering_pipeline.devserver.settings import Faults, ProviderSettings, Quirks
 from rostering_pipeline.devserver.synthetic import District, generate
 from rostering_pipeline.devserver.tamper import Tampering
-from rostering_pipeline.devserver.wirecache import WireCache
+from rostering_pipeline.devserver.wirecache import DEFAULT_BUDGET_BYTES, WireCache
 
 JSON = "application/json"
 REASONS = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
@@ -57,6 +59,8 @@ REASONS = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too 
            504: "Gateway Timeout"}  # fmt: skip
 _CODE_MINOR = {401: "unauthorisedrequest", 404: "unknownobject", 429: "server_busy"}
 _VIEW_CACHE_SIZE = 16
+# A spilled district keeps its wire bytes to this, so that its memory does not grow with it.
+SPILLED_WIRE_BUDGET_BYTES = 64 * 1024 * 1024
 
 
 class ConnectionDropped(Exception):
@@ -79,7 +83,14 @@ class Provider:
     def __init__(self, settings: ProviderSettings, district: District | None = None) -> None:
         self.settings = settings
         self.api_prefix = API_PREFIXES[settings.version]
-        self.district = district if district is not None else generate(settings.district)
+        # a spilled district's files: removed when the provider is, or at exit
+        self._spill_dir = (
+            tempfile.TemporaryDirectory(prefix="dev-provider-") if settings.spill else None
+        )
+        if district is None:
+            spill_to = Path(self._spill_dir.name) if self._spill_dir else None
+            district = generate(settings.district, spill_to=spill_to)
+        self.district = district
         _settle_heap()
         self.quirks: Quirks = settings.quirks
         self.fault_plan = FaultPlan(settings.faults)
@@ -96,7 +107,9 @@ class Provider:
         self._counts: Counter[str] = Counter()
         self._by_status: Counter[int] = Counter()
         self._views: OrderedDict[tuple, list[Record]] = OrderedDict()
-        self.wire_cache = WireCache()
+        self.wire_cache = WireCache(
+            SPILLED_WIRE_BUDGET_BYTES if settings.spill else DEFAULT_BUDGET_BYTES
+        )
         # The provider's clock on its simulated calendar: this time of the district's day (the
         # day's changes are stamped at its midnight). Sent as `Date`, it is what a sync's
         # high-water mark is read from, as with a real provider.

@@ -62,3 +62,5 @@ class ProviderSettings:
     expires_in_as_string: bool = False
     faults: Faults = field(default_factory=Faults)
     quirks: Quirks = field(default_factory=Quirks)
+    # the large tables kept in files of a temporary directory instead of memory (spill.py)
+    spill: bool = False

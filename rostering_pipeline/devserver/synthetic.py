@@ -6,6 +6,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from random import Random
 
 from rostering_pipeline.devserver.names import (
@@ -21,9 +22,11 @@ from rostering_pipeline.devserver.records import (
     Course,
     Enrollment,
     Org,
+    Record,
     Table,
     User,
 )
+from rostering_pipeline.devserver.spill import SpilledTable, SpillWriter
 
 GRADES = ("KG", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12")
 # (name suffix, grades, subjects); three elementary schools for each middle and high school.
@@ -128,7 +131,7 @@ class District:
     """The provider's current roster; `daily.advance_day` replaces its tables and moves `day` on."""
 
     spec: DistrictSpec
-    tables: dict[str, Table]
+    tables: dict[str, Table | SpilledTable]
     day: int = 0
     revision: int = 0  # bumped with every change, so caches of served views know they are stale
 
@@ -235,24 +238,38 @@ def staff_domain(district: Org) -> str:
     return f"{email_part(district.name.removesuffix(' Unified School District'))}usd.example.org"
 
 
-def generate(spec: DistrictSpec) -> District:
+def generate(spec: DistrictSpec, spill_to: Path | None = None) -> District:
+    """The district; with `spill_to` (a directory), its classes, users and enrollments are kept
+    in files there as they are made (spill.py) instead of in memory."""
     rng = Random(spec.seed)
     gen = Generator(rng, spec, set())
     district, schools = _orgs(gen)
     sessions = _sessions(gen)
     plans = [_plan(school, i) for i, school in enumerate(schools)]
-    users = _staff(gen, district, plans)
+
+    def sink(name: str) -> list[Record] | SpillWriter:
+        return [] if spill_to is None else SpillWriter(spill_to, name)
+
+    users = sink("users")
+    users.extend(_staff(gen, district, plans))
     courses, classes = _courses_and_classes(gen, plans, sessions)
-    enrollments = _teacher_enrollments(gen, plans, sessions)
-    students = _students(gen, district, plans, sessions, enrollments)
-    users.extend(students)
+    enrollments = sink("enrollments")
+    enrollments.extend(_teacher_enrollments(gen, plans, sessions))
+    _students(gen, district, plans, sessions, users, enrollments)
+    spilled_classes = sink("classes")
+    spilled_classes.extend(classes)
+    del classes, plans  # the plans hold every class too
+
+    def table(records: list[Record] | SpillWriter) -> Table | SpilledTable:
+        return records.table() if isinstance(records, SpillWriter) else Table(records)
+
     tables = {
         "orgs": Table([district, *schools]),
         "academicSessions": Table([sessions.year, sessions.fall, sessions.spring]),
         "courses": Table(courses),
-        "classes": Table(classes),
-        "users": Table(users),
-        "enrollments": Table(enrollments),
+        "classes": table(spilled_classes),
+        "users": table(users),
+        "enrollments": table(enrollments),
     }
     return District(spec=spec, tables=tables)
 
@@ -494,10 +511,12 @@ def _students(
     district: Org,
     plans: list[_SchoolPlan],
     sessions: Sessions,
-    enrollments: list[Enrollment],
-) -> list[User]:
+    users: list[Record] | SpillWriter,
+    enrollments: list[Record] | SpillWriter,
+) -> None:
+    """Each school's students (and their guardians) into `users`, their classes into
+    `enrollments`."""
     rng = gen.rng
-    users: list[User] = []
     identifier = 100_000
     for plan in plans:
         for _ in range(plan.students):
@@ -508,7 +527,6 @@ def _students(
             enrollments.extend(
                 student_enrollments(gen, student, plan.homerooms, plan.scheduled, sessions)
             )
-    return users
 
 
 def new_student(
