@@ -57,12 +57,16 @@ class Gate:
         *,
         school_allow_list: Collection[str] | None,
         upstream_quarantined: Mapping[str, frozenset[str]],
+        ids_checked: bool = False,
     ) -> None:
+        """`ids_checked`: the source refuses a pull whose sourced_ids repeat (Validation)."""
         self.entity = entity
         self.refs = refs
         self.snapshot = snapshot
         self.school_allow_list = school_allow_list
-        self.validation = Validation(entity, refs, upstream_quarantined=upstream_quarantined)
+        self.validation = Validation(
+            entity, refs, upstream_quarantined=upstream_quarantined, ids_checked=ids_checked
+        )
         self.grades = GradeTally(entity) if entity in GRADED else None
         self.tobedeleted = self.outside = self.aligned = self.volume = 0
         self.absent: Counter[str] = Counter()

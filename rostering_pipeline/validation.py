@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from rostering_pipeline.oneroster.entities import ENTITIES, INVALID_FIELDS
 from rostering_pipeline.oneroster.vocabulary import CEDS_GRADES
-from rostering_pipeline.repeated_ids import repeated
+from rostering_pipeline.repeated_ids import IdDigests, Repeats
 from rostering_pipeline.schemas import (
     DATE_RANGES,
     END_NOT_BEFORE_BEGIN,
@@ -281,7 +281,9 @@ class Validation:
     are quarantined with it, counted apart and not against the ratio.
 
     Row rules run per chunk; a sourced_id's uniqueness is decided over the whole pull, from its
-    ids kept as Arrow arrays (a few bytes a row, where the chunks' frames are not kept).
+    ids' digests (a few bytes a row, where the chunks' frames are not kept). `ids_checked`: the
+    pull's source already refuses repeated sourced_ids over every row it received (the REST
+    client), so they are neither kept nor checked again.
     """
 
     def __init__(
@@ -291,6 +293,7 @@ class Validation:
         *,
         max_quarantine_ratio: float = 0.005,
         upstream_quarantined: Mapping[str, frozenset[str]] = _NOTHING_QUARANTINED,
+        ids_checked: bool = False,
     ) -> None:
         if entity not in SCHEMAS:
             raise ValueError(f"unknown entity {entity!r}; expected one of {', '.join(SCHEMAS)}")
@@ -301,7 +304,7 @@ class Validation:
         self.rows = 0
         self._structural: dict[str, None] = {}  # messages, in order, each once
         self._findings: list[pd.DataFrame] = []  # position in the pull, rule, field, sourced_id
-        self._ids: list[pa.Array] = []
+        self._ids = None if ids_checked else IdDigests()
         self._dependants: set[str] = set()
 
     def add(self, frame: pd.DataFrame) -> None:
@@ -314,7 +317,8 @@ class Validation:
         findings = findings[findings["rule"] != UNIQUE_SOURCED_ID].drop_duplicates()
         ids = _sourced_ids(frame)
         self._findings.append(_located(findings, ids, self.rows))
-        self._ids.append(_id_array(ids))
+        if self._ids is not None:
+            self._ids.add(_id_array(ids))
         self._structural.update(dict.fromkeys(structural))
         if not structural:  # a structural failure fails the verdict: nothing is quarantined
             self._dependants |= _dependants(self.entity, frame, self.upstream_quarantined)
@@ -357,12 +361,9 @@ class Validation:
 
     def _repeated_ids(self) -> pd.DataFrame:
         """Every row whose sourced_id another row of the pull shares (nulls are `required`'s)."""
-        ids = pa.chunked_array(self._ids, pa.string())
-        shared = pc.is_in(ids, value_set=repeated(ids)).to_numpy(zero_copy_only=False)
-        positions = np.flatnonzero(shared)
-        everything = ids.to_numpy(zero_copy_only=False) if len(positions) else np.array([])
-        found = _findings(positions, UNIQUE_SOURCED_ID, "sourced_id")
-        return _located(found, everything, 0)
+        repeats = self._ids.repeated() if self._ids is not None else Repeats.none()
+        found = _findings(repeats.positions, UNIQUE_SOURCED_ID, "sourced_id")
+        return found.assign(sourced_id=repeats.names if len(found) else None)
 
 
 def _id_array(ids: np.ndarray) -> pa.Array:

@@ -5,14 +5,13 @@ change nothing: it never reaches the database (on a re-sync, nearly every row). 
 did not carry is known here too: its active stored rows left unseen are staged as ABSENT, which is
 what the reconciliation deactivates, so the rows skipped are never taken for absent.
 
-Rows are matched on a 128-bit digest of their keys: the stored digests are sorted once and each
-chunk of the pull is binary-searched against them (numpy), so memory is a few dozen bytes per
-stored row and the pull is never held.
+Rows are matched on a 128-bit digest of their keys (text_digests.py): the stored digests are
+sorted once and each chunk of the pull is binary-searched against them (numpy), so memory is a
+few dozen bytes per stored row and the pull is never held.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 
 import numpy as np
@@ -22,32 +21,23 @@ import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
 from rostering_pipeline.appdb.prepare import ABSENT, UPSERT, Plan, staging_columns
+from rostering_pipeline.text_digests import digests
 
 _DIGEST = np.dtype("S16")
-_SLICE_ROWS = 100_000
 # Stored rows are read from PostgreSQL and parsed in blocks of about this many bytes of CSV.
 _BLOCK_BYTES = 8 << 20
-# Never the UTF-8 of a key, so a missing key matches no stored row.
-_NO_KEY = b"\xff"
 # Between the parts of a compound key: PostgreSQL's text cannot hold NUL, so no key contains it.
 _KEY_SEPARATOR = "\x00"
 
 
 def key_digests(rows: pa.Table, keys: tuple[str, ...]) -> np.ndarray:
-    """One 16-byte BLAKE2b digest per row of its keys (joined by NUL), as a numpy S16 array."""
-    digests = np.empty(rows.num_rows, dtype=_DIGEST)
-    # A slice at a time: the keys as Python strings never exist all at once.
-    for start in range(0, rows.num_rows, _SLICE_ROWS):
-        piece = rows.slice(start, _SLICE_ROWS)
-        columns = [piece[key].to_pylist() for key in keys]
-        joined = b"".join(
-            hashlib.blake2b(
-                _NO_KEY if None in part else _KEY_SEPARATOR.join(part).encode(), digest_size=16
-            ).digest()
-            for part in zip(*columns, strict=True)
-        )
-        digests[start : start + piece.num_rows] = np.frombuffer(joined, dtype=_DIGEST)
-    return digests
+    """One 16-byte digest per row of its keys (joined by NUL), as a numpy S16 array; a row
+    missing a key gets zeros, which no stored row's keys digest to."""
+    if len(keys) == 1:
+        joined = rows[keys[0]]
+    else:  # null where a key is
+        joined = pc.binary_join_element_wise(*(rows[key] for key in keys), _KEY_SEPARATOR)
+    return np.ascontiguousarray(digests(joined)).view(_DIGEST).ravel()
 
 
 class StoredRows:

@@ -168,6 +168,7 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
                 snapshot,
                 school_allow_list=district.school_allow_list,
                 upstream_quarantined=upstream_quarantined,
+                ids_checked=source.ids_checked,
             )
             fetched = source.fetch(gate.add)  # the pages go through the gate as they arrive
             gated = gate.finish()
@@ -246,6 +247,9 @@ class _Source:
     note: str  # the mode, and why it is not the one asked for
     fetch: Callable[[PageSink], FetchResult]  # the pull, its pages to the sink
     file_absent: bool = False  # a CSV package left this entity's file out
+    # The source refuses a pull whose sourced_ids repeat, over every row it received (the REST
+    # client, for paging that shifted): the gate need not check them again.
+    ids_checked: bool = False
 
 
 @contextlib.contextmanager
@@ -284,7 +288,7 @@ def _source(
         def pull(sink: PageSink) -> FetchResult:
             return client.fetch(entity, modified_since=since, sink=sink)
 
-        yield _Source(mode, _mode_note(sync.mode, mode, district, policy), pull)
+        yield _Source(mode, _mode_note(sync.mode, mode, district, policy), pull, ids_checked=True)
 
 
 def row_split(gated: GatedPull, stats: FetchStats) -> dict[str, dg.MetadataValue]:

@@ -57,7 +57,7 @@ from rostering_pipeline.oneroster.normalize import (
     to_frame,
 )
 from rostering_pipeline.oneroster.profile import PullProfile, profile_pull
-from rostering_pipeline.repeated_ids import repeated
+from rostering_pipeline.repeated_ids import IdDigests
 
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 _STATUS_ERRORS: dict[int, type[OneRosterError]] = {
@@ -472,12 +472,13 @@ class _Pull:
             offset += page.count
         return pages
 
-    def check_unique(self, ids: pa.ChunkedArray) -> None:
-        sent_twice = repeated(ids)
-        if len(sent_twice):
+    def check_unique(self, ids: IdDigests) -> None:
+        repeats = ids.repeated()
+        if repeats.ids:
+            name, first, second = repeats.example()
             raise ProviderError(
-                f"{len(sent_twice)} sourcedId(s) sent more than once across pages, "
-                f"e.g. {sent_twice[0].as_py()!r}",
+                f"{repeats.ids} sourcedId(s) sent more than once across pages, e.g. {name!r} "
+                f"(rows {first + 1:,} and {second + 1:,} of the pull)",
                 url=self.collection_url,
             )
 

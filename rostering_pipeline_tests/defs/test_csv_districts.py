@@ -7,6 +7,7 @@ reconciliation's own tests run on both databases)."""
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import dagster as dg
@@ -205,6 +206,26 @@ def test_a_package_whose_rows_fail_the_checks_applies_nothing(env, tmp_path):
     outcome = load("c1", broken)
     assert (outcome.success, outcome.exit_code) == (False, 3)
     assert "known_reference" in outcome.message
+    assert active(env, tables.users) == before
+
+
+def test_a_package_that_repeats_a_sourced_id_applies_nothing(env, tmp_path):
+    """A package has no paging to check ids on the way: the gate finds the repeat itself."""
+    add_csv_district(env)
+    with serve_small() as server:
+        day0 = write_package(server.district, tmp_path / "day0.zip")
+    assert load("c1", day0).success
+    repeated = tmp_path / "repeated.zip"
+    with zipfile.ZipFile(day0) as source, zipfile.ZipFile(repeated, "w") as copy:
+        for name in source.namelist():
+            data = source.read(name)
+            if name == "users.csv":  # its first user twice
+                data += data.splitlines(keepends=True)[1]
+            copy.writestr(name, data)
+    before = active(env, tables.users)
+    outcome = load("c1", repeated)
+    assert (outcome.success, outcome.exit_code) == (False, 3)
+    assert "users (structure: 1; unique_sourced_id sourced_id: 2)" in outcome.message
     assert active(env, tables.users) == before
 
 

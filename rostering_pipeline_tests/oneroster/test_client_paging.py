@@ -181,8 +181,10 @@ def test_pages_shifted_back_by_one_row_are_reported_as_duplicates():
         return httpx.Response(200, json={"users": rows}, headers={"X-Total-Count": "25"})
 
     provider.script.extend([provider.page, shifted, shifted])
-    with pytest.raises(ProviderError, match="sent more than once"):
+    with pytest.raises(ProviderError, match="sent more than once") as raised:
         pull(provider, concurrency=1)
+    # each later page repeats the last row of the one before: the first is row 10 (offset 9)
+    assert "e.g. 'u00009' (rows 10 and 11 of the pull)" in str(raised.value)
 
 
 def test_more_rows_than_the_total_is_inconsistent():
