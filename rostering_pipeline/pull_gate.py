@@ -107,7 +107,7 @@ class Gate:
         if self.school_allow_list is not None:
             in_scope = len(chunk)
             chunk = restrict_to_schools(
-                self.entity, chunk, self.school_allow_list, kept_orgs=self.refs.orgs
+                self.entity, chunk, self.school_allow_list, kept_orgs=self.refs.id_set("orgs")
             )
             self.outside += in_scope - len(chunk)
         self.snapshot.write(chunk)

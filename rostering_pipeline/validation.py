@@ -7,10 +7,9 @@ person's name or e-mail cannot reach Dagster metadata through it.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
@@ -51,53 +50,94 @@ class RuleFailure:
     field: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class References:
-    """Known sourced_ids, per entity, that another entity's rows may point at."""
+    """Known sourced_ids, per entity, that another entity's rows may point at. Given as any
+    collection of ids, each entity's are kept as one Arrow array of distinct ids: about 45 bytes
+    an id, where a set of Python strings takes over 120 (a large district's users and classes
+    are over a million)."""
 
-    orgs: frozenset[str] = frozenset()
-    academic_sessions: frozenset[str] = frozenset()
-    courses: frozenset[str] = frozenset()
-    classes: frozenset[str] = frozenset()
-    users: frozenset[str] = frozenset()
+    orgs: Collection[str] | pa.Array = ()
+    academic_sessions: Collection[str] | pa.Array = ()
+    courses: Collection[str] | pa.Array = ()
+    classes: Collection[str] | pa.Array = ()
+    users: Collection[str] | pa.Array = ()
     # Entities a CSV package left out (file absent): references into them never block; they
     # are counted by `references_into_absent` instead, for a WARN check.
     absent: frozenset[str] = frozenset()
-    # The ids as Arrow arrays, made once: the rules look them up chunk after chunk.
+    # Made once, when a rule first needs them: chunk after chunk looks them up.
     _arrays: dict[tuple[str, pa.DataType], pa.Array] = field(
-        default_factory=dict, init=False, repr=False, compare=False
+        default_factory=dict, init=False, repr=False
     )
+    _sets: dict[str, frozenset[str]] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for entity in _REFERENCED:
+            object.__setattr__(self, entity, _distinct_ids(getattr(self, entity)))
+
+    def ids(self, target: str) -> pa.Array:
+        """The known ids of `target`, distinct, as Arrow strings."""
+        return getattr(self, target)
 
     def value_set(self, target: str, kind: pa.DataType) -> pa.Array:
         """The known ids of `target` as an Arrow array of `kind` (string or large_string)."""
         if (target, kind) not in self._arrays:
-            self._arrays[(target, kind)] = pa.array(list(getattr(self, target)), kind)
+            self._arrays[(target, kind)] = self.ids(target).cast(kind)
         return self._arrays[(target, kind)]
+
+    def id_set(self, target: str) -> frozenset[str]:
+        """The known ids of `target` as Python strings: for the few rules that walk them (JSON
+        lists of orgs and terms, re-spelling an unknown id), never for a district's users."""
+        if target not in self._sets:
+            self._sets[target] = frozenset(self.ids(target).to_pylist())
+        return self._sets[target]
 
     @classmethod
     def from_frames(cls, frames: Mapping[str, pd.DataFrame]) -> References:
         """The sourced_ids of every row of each frame (tobedeleted and quarantined rows too)."""
         return cls(
             **{
-                entity: frozenset(frames[entity]["sourced_id"].dropna().tolist())
+                entity: pa.array(frames[entity]["sourced_id"], pa.string())
                 for entity in _REFERENCED
                 if entity in frames
             }
         )
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, References):
+            return NotImplemented
+        return self.absent == other.absent and all(
+            self.ids(entity).equals(other.ids(entity)) for entity in _REFERENCED
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable caches: compared, never hashed
+
     def __repr__(self) -> str:  # counts: a district's ids would fill a log
-        counts = ", ".join(f"{entity}={len(getattr(self, entity))}" for entity in _REFERENCED)
+        counts = ", ".join(f"{entity}={len(self.ids(entity))}" for entity in _REFERENCED)
         return f"References({counts})"
 
     def union(self, other: References) -> References:
         """Delta mode: the app DB's ids plus the snapshot's."""
         return References(
-            **{entity: getattr(self, entity) | getattr(other, entity) for entity in _REFERENCED},
+            **{
+                entity: pa.concat_arrays([self.ids(entity), other.ids(entity)])
+                for entity in _REFERENCED
+            },
             absent=self.absent | other.absent,
         )
 
 
-_REFERENCED = tuple(f.name for f in dataclasses.fields(References) if f.init and f.name != "absent")
+def _distinct_ids(ids: Collection[str] | pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Distinct, sorted (so that equal sets compare equal), nulls left out, as Arrow strings."""
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks()
+    if not isinstance(ids, pa.Array):
+        ids = pa.array(list(ids), pa.string())
+    distinct = pc.unique(ids.cast(pa.string()).drop_null())
+    return distinct.take(pc.sort_indices(distinct))
+
+
+_REFERENCED = ("orgs", "academic_sessions", "courses", "classes", "users")
 
 
 class _Arity(Enum):
@@ -156,7 +196,7 @@ def align_reference_case(
         if not unknown.any():
             continue
         by_lower: dict[str, list[str]] = {}
-        for sourced_id in getattr(refs, reference.target):
+        for sourced_id in refs.id_set(reference.target):
             by_lower.setdefault(sourced_id.lower(), []).append(sourced_id)
         sent = values.to_numpy(dtype=object, na_value=None)
         spelled = sent.copy()
@@ -482,7 +522,7 @@ def _unknown_references(
         if reference.arity is _Arity.ONE:
             unknown = values.notna().to_numpy(dtype=bool) & ~_known(values, refs, reference.target)
         else:
-            known = getattr(refs, reference.target)
+            known = refs.id_set(reference.target)
             unknown = _unknown_lists(values, known, reference.arity, checked)
         yield reference, checked & unknown
 

@@ -7,6 +7,7 @@ import datetime as dt
 import re
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from rostering_pipeline.validation import (
@@ -309,6 +310,15 @@ def test_the_markdown_sample_is_bounded_and_shows_every_rule():
 def test_an_overlong_sourced_id_is_cut_in_the_markdown():
     frame = make_frame("orgs", {"sourced_id": "z" * 5000, "org_type": "campus"})
     assert len(validate("orgs", frame, None, max_quarantine_ratio=1.0).markdown()) < 1000
+
+
+def test_references_keep_each_entitys_ids_once_as_arrow_strings():
+    refs = References(users=["u2", "u1", "u2", None], orgs=pa.chunked_array([["o1"], ["o1"]]))
+    assert isinstance(refs.ids("users"), pa.Array)  # not a set of Python strings
+    assert refs.ids("users").to_pylist() == ["u1", "u2"]
+    assert refs == References(users=frozenset({"u1", "u2"}), orgs={"o1"})
+    assert refs != References(users=frozenset({"u1"}), orgs={"o1"})
+    assert refs.id_set("orgs") == frozenset({"o1"})
 
 
 def test_reprs_stay_short():
