@@ -86,8 +86,8 @@ class References:
         return self._arrays[(target, kind)]
 
     def id_set(self, target: str) -> frozenset[str]:
-        """The known ids of `target` as Python strings: for the few rules that walk them (JSON
-        lists of orgs and terms, re-spelling an unknown id), never for a district's users."""
+        """The known ids of `target` as Python strings, for the rules that walk JSON lists of
+        them (orgs, terms) and for the orgs an allow-list kept: small entities only."""
         if target not in self._sets:
             self._sets[target] = frozenset(self.ids(target).to_pylist())
         return self._sets[target]
@@ -195,10 +195,8 @@ def align_reference_case(
         unknown = values.notna().to_numpy(dtype=bool) & ~_known(values, refs, reference.target)
         if not unknown.any():
             continue
-        by_lower: dict[str, list[str]] = {}
-        for sourced_id in refs.id_set(reference.target):
-            by_lower.setdefault(sourced_id.lower(), []).append(sourced_id)
         sent = values.to_numpy(dtype=object, na_value=None)
+        by_lower = _known_by_lower(refs.ids(reference.target), sent[unknown])
         spelled = sent.copy()
         for position in np.flatnonzero(unknown):
             matches = by_lower.get(sent[position].lower(), [])
@@ -208,6 +206,17 @@ def align_reference_case(
         if aligned:
             frame = frame.assign(**{reference.column: pd.array(spelled, dtype=values.dtype)})
     return frame, aligned
+
+
+def _known_by_lower(known: pa.Array, unknown: np.ndarray) -> dict[str, list[str]]:
+    """The known ids that match an unknown one but for case, by their lower case: found with
+    Arrow over the known ids (a large district's users), Python only for the matches."""
+    wanted = pc.unique(pc.utf8_lower(pa.array(unknown, pa.string())))
+    matching = known.filter(pc.is_in(pc.utf8_lower(known), value_set=wanted))
+    by_lower: dict[str, list[str]] = {}
+    for sourced_id in matching.to_pylist():
+        by_lower.setdefault(sourced_id.lower(), []).append(sourced_id)
+    return by_lower
 
 
 def rules(entity: str) -> tuple[str, ...]:
