@@ -184,6 +184,47 @@ def why_next_day_is_missed(size: SizeResult) -> list[str]:
     return lines
 
 
+def why_floor_targets_are_missed(size: SizeResult) -> list[str]:
+    """The floor targets, explained from the run's own stage figures."""
+    rows = []
+    for scenario in (FIRST, NO_CHANGE, NEXT_DAY):
+        p, floor = size.project.get(scenario), size.baseline(scenario, "floor")
+        if not (ok(p) and ok(floor)):
+            continue
+        st = stages(p)
+        rows.append(
+            f"| {scenario} | {_s(floor['total_s'])} | {_s(p['total_s'])} "
+            f"| {_s(st['fetch'] + st['gate'])} | {_s(st['reconcile'] + st['snapshot_read'])} "
+            f"| {_s(st['extract_rest'] + st['dagster'])} |"
+        )
+    if not rows:
+        return []
+    whole = size.baseline(FIRST, WHOLE_PULL_FLOOR)
+    earlier = (
+        f" Against the earlier floor, which held each collection before writing it "
+        f"({_s(whole['total_s'])} s), the first sync is {_x(ratio_to(size, FIRST, whole))}."
+        if ok(whole)
+        else ""
+    )
+    return [
+        "**Why the floor targets are missed.** The floor COPYs each page as it arrives: its "
+        "time is its fetch and its writes overlapped. The project writes nothing to the "
+        "application database before the whole pull has passed the gate (only a valid roster "
+        "is applied), so its apply (the snapshots staged into PostgreSQL, then the set-based "
+        f"statements) starts after the last page. The table splits each sync's time.{earlier}",
+        "",
+        f"| {size.students:,} students | floor s | project s | pull through the gate s "
+        "| snapshot read and apply s | steps' bookkeeping s |",
+        "|---|---:|---:|---:|---:|---:|",
+        *rows,
+    ]
+
+
+def ratio_to(size: SizeResult, scenario: str, baseline: dict) -> float | None:
+    p = size.project.get(scenario)
+    return p["total_s"] / baseline["total_s"] if ok(p) and ok(baseline) else None
+
+
 def comparison_table(size: SizeResult) -> list[str]:
     lines = [
         "| scenario | project s | floor s | project ÷ floor | dlt s | dlt ÷ project "
@@ -502,8 +543,12 @@ def render(
     for name, met, figure in verdicts:
         verdict = "not measured" if met is None else ("**met**" if met else "**missed**")
         out.append(f"| {name} | {verdict} | {figure} |")
-    if any(met is False and name.startswith("next-day") for name, met, _ in verdicts):
+    if any(met is False and name.startswith("next-day ≥") for name, met, _ in verdicts):
         out += ["", *why_next_day_is_missed(large)]
+    if any(met is False and "of the floor" in name for name, met, _ in verdicts):
+        out += ["", *why_floor_targets_are_missed(large)]
+        if largest is not None:
+            out += why_floor_targets_are_missed(largest)[1:]
     out += [
         "",
         "## Fixed cost per run",

@@ -2,16 +2,19 @@
 
     .venv/bin/python -m benchmarks.run [--sizes 1000,20000,200000] [--largest 1000000]
                                        [--skip-peers] [--skip-components]
-                                       [--out benchmarks/RESULTS.md]
+                                       [--out benchmarks/RESULTS.md] [--render-only]
 
 The default is the whole thing: three district sizes up to the large one (200,000 students,
 about 1.7 million records), the four sync scenarios of the project through Dagster, the floor,
 dlt and naive baselines beside them, the largest district (1,000,000 students, about 8.7
 million records: the project's first sync beside the floor's) and the component benchmarks.
+The figures are kept beside the report (RESULTS.json), which `--render-only` writes again.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import shlex
 import sys
 import time
@@ -20,7 +23,7 @@ from pathlib import Path
 import click
 
 from benchmarks import components, machine, report
-from benchmarks.scenarios import run_largest, run_size
+from benchmarks.scenarios import SizeResult, run_largest, run_size
 from benchmarks.workspace import Workspace
 
 DEFAULT_SIZES = "1000,20000,200000"
@@ -46,6 +49,11 @@ def log(message: str) -> None:
 @click.option("--skip-components", is_flag=True, help="Leave out the component benchmarks.")
 @click.option("--naive-max-rows", type=int, default=NAIVE_MAX_ROWS, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=RESULTS)
+@click.option(
+    "--render-only",
+    is_flag=True,
+    help="Measure nothing: write the report again from the figures the last run kept beside it.",
+)
 def main(
     sizes: str,
     largest: int,
@@ -53,7 +61,11 @@ def main(
     skip_components: bool,
     naive_max_rows: int,
     out: Path,
+    render_only: bool,
 ) -> None:
+    if render_only:
+        write(out, json.loads(figures_path(out).read_text()))
+        return
     students = sorted(int(n) for n in sizes.split(","))
     started = time.perf_counter()
     load_before = machine.load_average()
@@ -67,18 +79,31 @@ def main(
             )
         largest_result = run_largest(ws, largest, log=log) if largest else None
     component_lines = {} if skip_components else components.collect(students[-1], log)
-    text = report.render(
-        stamp=stamp,
-        machine=description,
-        load_before=load_before,
-        load_after=machine.load_average(),
-        wall_s=time.perf_counter() - started,
-        command=shlex.join(["python", "-m", "benchmarks.run", *sys.argv[1:]]),
-        sizes=results,
-        largest=largest_result,
-        components=component_lines,
-        naive_max_rows=naive_max_rows,
-    )
+    figures = {
+        "stamp": stamp,
+        "machine": description,
+        "load_before": load_before,
+        "load_after": machine.load_average(),
+        "wall_s": time.perf_counter() - started,
+        "command": shlex.join(["python", "-m", "benchmarks.run", *sys.argv[1:]]),
+        "sizes": [dataclasses.asdict(size) for size in results],
+        "largest": dataclasses.asdict(largest_result) if largest_result else None,
+        "components": component_lines,
+        "naive_max_rows": naive_max_rows,
+    }
+    figures_path(out).write_text(json.dumps(figures, indent=1) + "\n")
+    write(out, figures)
+
+
+def figures_path(out: Path) -> Path:
+    """Where the run's figures are kept beside its report, so that it can be written again."""
+    return out.with_suffix(".json")
+
+
+def write(out: Path, figures: dict) -> None:
+    sizes = [SizeResult(**size) for size in figures["sizes"]]
+    largest = SizeResult(**figures["largest"]) if figures["largest"] else None
+    text = report.render(**{**figures, "sizes": sizes, "largest": largest})
     out.write_text(text)
     log(f"wrote {out}")
 
