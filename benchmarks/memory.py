@@ -11,6 +11,7 @@ import contextlib
 import resource
 import threading
 from pathlib import Path
+from typing import Self
 
 import psutil
 
@@ -35,32 +36,27 @@ def own_peak_mb() -> float:
     return max(own, children) / 1024
 
 
-class TreeSampler:
-    """`with TreeSampler(pid) as s: ...` then `s.peak_mb`: the largest sum of resident memory
-    over the process and its descendants seen while the block ran (polled, so the process's own
-    `VmHWM` is taken as well: a lone process's peak is then exact)."""
+class _PeakSampler:
+    """`with Sampler(...) as s: ...` then `s.peak_mb`: the largest figure `_sample` gave, polled
+    every POLL_S on a thread of its own while the block ran."""
 
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
+    def __init__(self) -> None:
         self.peak_mb = 0.0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, name="tree-sampler", daemon=True)
+        self._thread = threading.Thread(target=self._poll, name=type(self).__name__, daemon=True)
+
+    def _sample(self) -> float | None:
+        """The figure now, or None when there is nothing more to sample."""
+        raise NotImplementedError
 
     def _poll(self) -> None:
         while not self._stop.wait(POLL_S):
-            try:
-                root = psutil.Process(self.pid)
-                tree = [root, *root.children(recursive=True)]
-                resident = 0
-                for process in tree:
-                    with contextlib.suppress(psutil.NoSuchProcess):
-                        resident += process.memory_info().rss
-            except psutil.NoSuchProcess:
+            figure = self._sample()
+            if figure is None:
                 return
-            own = peak_mb(self.pid) or 0.0
-            self.peak_mb = max(self.peak_mb, resident / 2**20, own)
+            self.peak_mb = max(self.peak_mb, figure)
 
-    def __enter__(self) -> TreeSampler:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -69,34 +65,39 @@ class TreeSampler:
         self._thread.join()
 
 
-class BackendSampler:
-    """`with BackendSampler(database) as s: ...` then `s.peak_mb`: the largest peak RSS of any
-    PostgreSQL backend serving `database` while the block ran (shared buffers it touched
-    included, so an upper bound of what the backend itself holds)."""
+class TreeSampler(_PeakSampler):
+    """The largest sum of resident memory over a process and its descendants (polled, so the
+    process's own `VmHWM` is taken as well: a lone process's peak is then exact)."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__()
+        self.pid = pid
+
+    def _sample(self) -> float | None:
+        try:
+            root = psutil.Process(self.pid)
+            tree = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return None
+        resident = 0
+        for process in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                resident += process.memory_info().rss
+        return max(resident / 2**20, peak_mb(self.pid) or 0.0)
+
+
+class BackendSampler(_PeakSampler):
+    """The largest peak RSS of any PostgreSQL backend serving `database` (shared buffers it
+    touched included, so an upper bound of what the backend itself holds)."""
 
     def __init__(self, database: str) -> None:
+        super().__init__()
         self.database = database
-        self.peak_mb = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, name="pg-backend-sampler", daemon=True)
 
-    def _backends(self) -> list[int]:
-        pids = []
+    def _sample(self) -> float | None:
+        peaks = [0.0]
         for process in psutil.process_iter(["name", "cmdline"]):
             cmdline = " ".join(process.info["cmdline"] or [])
             if cmdline.startswith("postgres: ") and f" {self.database} " in cmdline:
-                pids.append(process.pid)
-        return pids
-
-    def _poll(self) -> None:
-        while not self._stop.wait(POLL_S):
-            for pid in self._backends():
-                self.peak_mb = max(self.peak_mb, peak_mb(pid) or 0.0)
-
-    def __enter__(self) -> BackendSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+                peaks.append(peak_mb(process.pid) or 0.0)
+        return max(peaks)
