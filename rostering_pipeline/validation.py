@@ -93,14 +93,17 @@ class References:
         return self._sets[target]
 
     @classmethod
-    def from_frames(cls, frames: Mapping[str, pd.DataFrame]) -> References:
+    def from_frames(
+        cls, frames: Mapping[str, pd.DataFrame], absent: frozenset[str] = frozenset()
+    ) -> References:
         """The sourced_ids of every row of each frame (tobedeleted and quarantined rows too)."""
         return cls(
             **{
                 entity: pa.array(frames[entity]["sourced_id"], pa.string())
                 for entity in _REFERENCED
                 if entity in frames
-            }
+            },
+            absent=absent,
         )
 
     def __eq__(self, other: object) -> bool:

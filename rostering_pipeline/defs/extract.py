@@ -2,7 +2,6 @@
 
 # No `from __future__ import annotations` here: Dagster reads the asset function's annotations.
 import contextlib
-import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -352,12 +351,11 @@ def _references(
         for name in UPSTREAM[entity]
         if name in ledger and name not in absent
     }
-    refs = References.from_frames(frames)
+    refs = References.from_frames(frames, absent=absent)
     # A delta refers to stored rows too; so does a package that left an entity's file out.
     stored = UPSTREAM[entity] if mode == "delta" else tuple(sorted(absent))
     if stored:
         refs = refs.union(References.from_frames(_active_ids(conn, district.id, stored)))
-    refs = dataclasses.replace(refs, absent=absent)
     quarantined = {
         name: ledger[name].quarantined_ids | ledger[name].dependent_quarantined_ids
         for name in UPSTREAM[entity]

@@ -17,8 +17,8 @@ FUTURE_SKEW = timedelta(minutes=5)
 
 
 class Collected:
-    """What a pull keeps of its pages: rows, future-dated rows and the sourced_ids' digests (16
-    bytes a row, for the check that no id came twice) and, without a sink, the pages
+    """What a pull keeps of its pages: rows, future-dated rows and the sourced_ids' digests
+    (about 25 bytes a row, for the check that no id came twice) and, without a sink, the pages
     themselves."""
 
     def __init__(self, sink: PageSink | None, now: datetime) -> None:
