@@ -11,6 +11,7 @@ by run monitoring and retried once)."""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 
 import pytest
@@ -58,11 +59,12 @@ def test_a_fleet_due_at_once_runs_every_district_once_within_the_limits_despite_
     assert result.districts_overlapping() == []
     assert not result.samples.overlapping_districts
     # Runs did share the machine, and no client ever had more than its limit.
-    assert result.samples.peak_in_progress > 1
+    assert result.peak_in_progress() > 1
     assert result.peak_per_provider() <= PROVIDER_LIMIT
     assert result.samples.peak_per_provider <= PROVIDER_LIMIT
     assert result.ticks["district_dispatcher"], "the dispatcher never ticked"
     assert result.samples.peak_connections > 0
+    assert 0 < result.samples.busy_core_seconds <= result.makespan * (os.cpu_count() or 1)
 
     # The provider down: each of its districts failed once, cleanly, with one alert.
     assert 5 <= len(result.down) < len(result.members) - 1
