@@ -6,7 +6,8 @@ asset-check event, on yet another connection. Creating a scheduled run writes ab
 planned events, so three quarters of the dispatcher's tick went to connecting and asking
 (benchmarks/FLEET.md). Here the run, event-log and schedule storages of a process share one
 engine whose pool keeps the connections the process used (at most POOL_SIZE idle), and a table
-found once is not asked for again. Tables, schema and queries are dagster-postgres's own.
+found once is not asked for again, and a new run's planned events go in one transaction
+(planned_events.py). Tables, schema and queries are dagster-postgres's own.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from dagster_postgres.utils import (
     get_token_provider_from_config,
     pg_url_from_config,
 )
+
+from rostering_pipeline.platform.planned_events import enable_batches, storing_planned_at_once
 
 POOL_SIZE = 8  # idle connections a process keeps: the daemon's submit threads, one each
 MAX_OVERFLOW = 8  # more at once are opened for the moment and closed afterwards
@@ -45,6 +48,8 @@ class PooledPostgresStorage(DagsterPostgresStorage):
             storage._engine = engine
         events = self._event_log_storage
         events.has_table = _remembering_found(events.has_table)
+        events.store_event_batch = storing_planned_at_once(events, events.store_event_batch)
+        enable_batches()
 
     @classmethod
     def from_config_value(cls, inst_data, config_value) -> PooledPostgresStorage:
