@@ -61,6 +61,7 @@ bench-memory: install
 # the limits, PostgreSQL connections, tick durations (about 20 minutes; benchmarks/FLEET.md).
 bench-fleet: install
 	$(BIN)/python -m benchmarks.fleet --out benchmarks/FLEET.md
+	$(BIN)/python -m benchmarks.fleet --faults --out benchmarks/FLEET.md
 
 clean:
 	rm -rf $(VENV) .rostering .pytest_cache .ruff_cache

@@ -32,7 +32,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -43,6 +43,7 @@ import psutil
 import sqlalchemy as sa
 import yaml
 
+from rostering_pipeline.alerts import open_alerts
 from rostering_pipeline.appdb.engine import make_engine, upgrade
 from rostering_pipeline.defs.run_config import sync_run_config
 from rostering_pipeline.defs.run_tags import FRESH_CHECK_JOB
@@ -67,6 +68,8 @@ TICK_S = 20  # a dispatcher tick of a small fleet with nothing due ends within t
 STARTUP_S = 120
 PROVIDER_LIMIT = 4  # dagster.yaml: runs per provider client at once
 MAKESPAN_TARGET = 1.25  # the issue's bound: makespan within 1.25x the ideal
+CALIBRATION_RUNS = 5  # solo first syncs, smallest to largest
+FAULT_KILL_S = 60.0  # the faulted fleet's daemon is killed this long after the due instant
 
 
 @dataclass(frozen=True)
@@ -552,11 +555,10 @@ def _most_at_once(spans: Iterable[RunSpan]) -> int:
 
 
 def fleet_sum(result: FleetResult, solo: list[Solo], measure: Callable[[Solo], float]) -> float:
-    """A solo figure summed over the fleet: a line through the calibration runs, by students."""
-    first, last = min(solo, key=lambda s: s.students), max(solo, key=lambda s: s.students)
-    span = last.students - first.students
-    slope = (measure(last) - measure(first)) / span if span else 0.0
-    return sum(measure(first) + slope * (m.students - first.students) for m in result.members)
+    """A solo figure summed over the fleet: the least-squares line through the calibration runs,
+    by students (one run each: a line through all of them evens out one slow run)."""
+    slope, intercept = np.polyfit([s.students for s in solo], [measure(s) for s in solo], 1)
+    return sum(intercept + slope * member.students for member in result.members)
 
 
 def render(result: FleetResult, solo: list[Solo], cores: int, stamp: str) -> str:
@@ -587,10 +589,10 @@ def render(result: FleetResult, solo: list[Solo], cores: int, stamp: str) -> str
         f"PostgreSQL with the real `dagster-daemon` (dispatcher every minute, runs launched as "
         f"processes of their own). Ideal: the solo first syncs of {len(solo)} calibration "
         f"districts, launch to end ({calibration}: the run's worker, the provider and "
-        f"PostgreSQL together), a line through them summed over the fleet and divided by the "
-        f"runs the {cores} cores allow at once (the limits allow more): {cores} if a run kept one "
-        f"core busy; by the cores a solo run does keep busy, its CPU time summed over the fleet "
-        f"and divided by {cores}.",
+        f"PostgreSQL together), the least-squares line through them summed over the fleet and "
+        f"divided by the runs the {cores} cores allow at once (the limits allow more): {cores} if "
+        f"a run kept one core busy; by the cores a solo run does keep busy, its CPU time summed "
+        f"over the fleet and divided by {cores}.",
         "",
         "| figure | value |",
         "|---|---:|",
@@ -643,25 +645,75 @@ def _next_minute(moment: datetime) -> datetime:
     return moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
 
 
+def render_faults(
+    result: FleetResult, after_fix: list[RunSpan], engine: sa.Engine, stamp: str
+) -> str:
+    """The faulted fleet's outcome: what each fault did to the districts it hit, and that the
+    others ran exactly once."""
+    runs, plan = result.runs_by_district(), result.plan
+    down, (rejected,) = sorted(result.down), result.rejected
+    failed_once = result.doomed_failed()
+    alerted = sum(1 for key in down if set(open_alerts(engine, key)) == {"failed"})
+    healthy = [m.key for m in result.members if m.key not in {*down, rejected}]
+    once = sum(1 for key in healthy if result.successes()[key] == 1)
+    retried = {span.district for span in result.retries()}
+    fixed = [span.status for span in sorted(after_fix, key=lambda span: span.start)]
+    after = fixed[runs[rejected]] if len(fixed) > runs[rejected] else "none"
+    lines = [
+        "## Fleet through the daemon, with faults",
+        "",
+        f"Written by `python -m benchmarks.fleet --faults` at commit **{stamp}**. The same "
+        f"fleet of {plan.districts} districts (no calibration), with faults: provider "
+        f"{plan.providers_down} of {plan.providers} stopped before the fleet is due, one "
+        f"district's secret refused by its provider (due every minute until fixed), and the "
+        f"daemon killed outright {plan.kill_daemon_after_s:.0f} s after the due instant and "
+        f"started again.",
+        "",
+        "| figure | value |",
+        "|---|---:|",
+        f"| makespan (due instant → last run's end) | {result.makespan:.0f} s |",
+        f"| districts behind the stopped provider: failed once (not retried), one open alert "
+        f"each | {sum(1 for key in down if failed_once[key] == 1)} of {len(down)}, "
+        f"{alerted} of {len(down)} |",
+        f"| the refused district: runs until its secret was fixed (due every minute); the run "
+        f"after | {runs[rejected]}; {after} |",
+        f"| the other districts: succeeded exactly once | {once} of {len(healthy)} |",
+        f"| runs left starting by the killed daemon, retried once | {len(retried)} |",
+        f"| runs failed, but for the faults' districts | {len(result.failed())} |",
+        f"| districts with two runs at once | {len(result.districts_overlapping())} |",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 @click.command()
 @click.option("--districts", default=200, show_default=True)
+@click.option(
+    "--faults/--no-faults",
+    default=False,
+    help="a provider down, a secret refused, the daemon killed mid-fleet (no calibration)",
+)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
-def main(districts: int, out: Path | None) -> None:
+def main(districts: int, faults: bool, out: Path | None) -> None:
     from benchmarks.machine import commit_stamp
     from benchmarks.sections import write_section
 
     plan = FleetPlan(districts=districts)
+    if faults:
+        plan = replace(plan, providers_down=1, rejected=1, kill_daemon_after_s=FAULT_KILL_S)
     with (
         tempfile.TemporaryDirectory(prefix="rostering-fleet-") as folder,
         Fleet(plan, Path(folder)) as fleet,
     ):
         click.echo(f"providers up: {len(fleet.tenants)} tenants; onboarding")
-        fleet.onboard(calibration=3)
-        click.echo("onboarded; calibrating")
-        solo = fleet.calibrate()
+        fleet.onboard(calibration=0 if faults else CALIBRATION_RUNS)
+        solo = [] if faults else fleet.calibrate()
         click.echo(f"solo runs: {solo}; the fleet is due at the next minute")
         result = fleet.run()
-    text = render(result, solo, os.cpu_count() or 1, commit_stamp())
+        if faults:
+            after_fix = fleet.fix_credentials(result.rejected)
+            text = render_faults(result, after_fix, fleet.engine, commit_stamp())
+    if not faults:
+        text = render(result, solo, os.cpu_count() or 1, commit_stamp())
     if out:
         write_section(out, text)
     click.echo(text)
