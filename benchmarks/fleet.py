@@ -43,6 +43,7 @@ import psutil
 import sqlalchemy as sa
 import yaml
 
+from benchmarks.memory import Poller
 from rostering_pipeline.alerts import open_alerts
 from rostering_pipeline.appdb.engine import make_engine, upgrade
 from rostering_pipeline.defs.run_config import sync_run_config
@@ -104,31 +105,20 @@ class Solo:
         return self.core_seconds / self.seconds
 
 
-class MachineCpu:
+class MachineCpu(Poller):
     """The machine's busy CPU time (every core, every process), sampled in the background, so
     that the time spent between two instants can be read afterwards."""
 
     def __init__(self) -> None:
+        super().__init__(CPU_SAMPLE_S)
         self._times: list[float] = []
         self._busy: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
 
-    def __enter__(self) -> MachineCpu:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _sample(self) -> None:
-        while True:
-            times = psutil.cpu_times()
-            self._times.append(time.time())
-            self._busy.append(sum(times) - times.idle - getattr(times, "iowait", 0.0))
-            if self._stop.wait(CPU_SAMPLE_S):
-                return
+    def _sample(self) -> bool:
+        times = psutil.cpu_times()
+        self._times.append(time.time())
+        self._busy.append(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+        return True
 
     def busy_between(self, start: float, end: float) -> float:
         """Core-seconds the machine was busy from `start` to `end` (seconds since the epoch)."""

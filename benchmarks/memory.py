@@ -36,25 +36,22 @@ def own_peak_mb() -> float:
     return max(own, children) / 1024
 
 
-class _PeakSampler:
-    """`with Sampler(...) as s: ...` then `s.peak_mb`: the largest figure `_sample` gave, polled
-    every POLL_S on a thread of its own while the block ran."""
+class Poller:
+    """`with Poller(...):` calls `_sample` every `interval_s` on a thread of its own while the
+    block runs, until it returns False."""
 
-    def __init__(self) -> None:
-        self.peak_mb = 0.0
+    def __init__(self, interval_s: float = POLL_S) -> None:
+        self.interval_s = interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, name=type(self).__name__, daemon=True)
 
-    def _sample(self) -> float | None:
-        """The figure now, or None when there is nothing more to sample."""
+    def _sample(self) -> bool:
+        """Takes a sample; False when there is nothing more to sample."""
         raise NotImplementedError
 
     def _poll(self) -> None:
-        while not self._stop.wait(POLL_S):
-            figure = self._sample()
-            if figure is None:
-                return
-            self.peak_mb = max(self.peak_mb, figure)
+        while self._sample() and not self._stop.wait(self.interval_s):
+            pass
 
     def __enter__(self) -> Self:
         self._thread.start()
@@ -65,6 +62,24 @@ class _PeakSampler:
         self._thread.join()
 
 
+class _PeakSampler(Poller):
+    """`with Sampler(...) as s: ...` then `s.peak_mb`: the largest figure `_figure` gave."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.peak_mb = 0.0
+
+    def _figure(self) -> float | None:
+        """The figure now, or None when there is nothing more to sample."""
+        raise NotImplementedError
+
+    def _sample(self) -> bool:
+        figure = self._figure()
+        if figure is not None:
+            self.peak_mb = max(self.peak_mb, figure)
+        return figure is not None
+
+
 class TreeSampler(_PeakSampler):
     """The largest sum of resident memory over a process and its descendants (polled, so the
     process's own `VmHWM` is taken as well: a lone process's peak is then exact)."""
@@ -73,7 +88,7 @@ class TreeSampler(_PeakSampler):
         super().__init__()
         self.pid = pid
 
-    def _sample(self) -> float | None:
+    def _figure(self) -> float | None:
         try:
             root = psutil.Process(self.pid)
             tree = [root, *root.children(recursive=True)]
@@ -94,7 +109,7 @@ class BackendSampler(_PeakSampler):
         super().__init__()
         self.database = database
 
-    def _sample(self) -> float | None:
+    def _figure(self) -> float | None:
         peaks = [0.0]
         for process in psutil.process_iter(["name", "cmdline"]):
             cmdline = " ".join(process.info["cmdline"] or [])
