@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from benchmarks.scenarios import (
     BASELINES,
     CLI_ROUNDS,
@@ -519,13 +517,14 @@ def render(
     largest: SizeResult | None,
     components: dict[str, list[str]],
     naive_max_rows: int,
+    finished_at: str,
 ) -> str:
     large = max(sizes, key=lambda s: s.students)
     out = [
         "# Benchmark results",
         "",
         f"Written by `make bench` (`{command}`); never edited by hand. "
-        f"Commit **{stamp}**, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"Commit **{stamp}**, {finished_at} UTC, "
         f"whole run {wall_s / 60:,.1f} min.",
         "",
         "| machine | |",
@@ -550,6 +549,10 @@ def render(
         if largest is not None:
             out += why_floor_targets_are_missed(largest)[1:]
     out += [
+        "",
+        "The fleet's targets (200 districts through the daemon: tick durations, makespan, "
+        "exactly once, the limits, faults) and the webhook receiver's under load are in "
+        "`benchmarks/FLEET.md` (`make bench-fleet`, `make bench-scale`).",
         "",
         "## Fixed cost per run",
         "",

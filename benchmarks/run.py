@@ -18,6 +18,7 @@ import json
 import shlex
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -90,6 +91,7 @@ def main(
         "largest": dataclasses.asdict(largest_result) if largest_result else None,
         "components": component_lines,
         "naive_max_rows": naive_max_rows,
+        "finished_at": f"{datetime.now(UTC):%Y-%m-%d %H:%M}",
     }
     figures_path(out).write_text(json.dumps(figures, indent=1) + "\n")
     write(out, figures)
