@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from rostering_pipeline.text_digests import digests
+from rostering_pipeline.text_digests import digests, find_sorted
 
 
 class IdDigests:
@@ -47,7 +47,7 @@ class IdDigests:
         rows = np.flatnonzero(valid)
         first = np.sort(digested[rows, 0])
         # a row is a possible repeat when its first half was seen before or is in this batch twice
-        hits = _in_sorted(digested[rows, 0], self._seen)
+        _, hits = find_sorted(digested[rows, 0], self._seen)
         doubled = first[1:][first[1:] == first[:-1]]
         if len(doubled):
             hits |= np.isin(digested[rows, 0], doubled)
@@ -73,14 +73,6 @@ class IdDigests:
             [self._names.get((int(a), int(b))) for a, b in every[chosen]], dtype=object
         )
         return Repeats(valid[chosen], groups[shared], names, int((counts > 1).sum()))
-
-
-def _in_sorted(values: np.ndarray, ordered: np.ndarray) -> np.ndarray:
-    """Whether each value is in the sorted `ordered` (a binary search each, no sort of it)."""
-    if not len(ordered):
-        return np.zeros(len(values), dtype=bool)
-    at = np.minimum(np.searchsorted(ordered, values), len(ordered) - 1)
-    return ordered[at] == values
 
 
 @dataclass(frozen=True)

@@ -61,3 +61,12 @@ def _finalize(h: np.ndarray) -> np.ndarray:
         h *= np.uint64(0xC4CEB9FE1A85EC53)
         h ^= h >> np.uint64(33)
     return h
+
+
+def find_sorted(values: np.ndarray, ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each of `values`, a position in the sorted `ordered` and whether it holds that value
+    there (a binary search each: `ordered` is never sorted again)."""
+    if not len(ordered):
+        return np.zeros(len(values), dtype=np.intp), np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(ordered, values), len(ordered) - 1)
+    return at, ordered[at] == values

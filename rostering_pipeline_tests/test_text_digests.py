@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from rostering_pipeline.text_digests import digests
+from rostering_pipeline.text_digests import digests, find_sorted
 
 
 def test_digests_equal_for_equal_ids_wherever_they_sit():
@@ -27,3 +27,12 @@ def test_digests_of_a_million_distinct_ids_do_not_collide():
     digested = digests(ids)
     assert len(np.unique(digested[:, 0])) == len(ids)
     assert len(np.unique(digested[:, 1])) == len(ids)
+
+
+def test_find_sorted_tells_where_each_value_is_and_whether_it_is_there():
+    ordered = np.array([3, 7, 9], dtype=np.uint64)
+    at, hit = find_sorted(np.array([9, 1, 7, 10, 3], dtype=np.uint64), ordered)
+    assert hit.tolist() == [True, False, True, False, True]
+    assert at[hit].tolist() == [2, 1, 0]
+    at, hit = find_sorted(np.array([5], dtype=np.uint64), np.array([], dtype=np.uint64))
+    assert hit.tolist() == [False]

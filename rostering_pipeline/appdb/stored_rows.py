@@ -21,7 +21,7 @@ import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
 from rostering_pipeline.appdb.prepare import ABSENT, UPSERT, Plan, staging_columns
-from rostering_pipeline.text_digests import digests
+from rostering_pipeline.text_digests import digests, find_sorted
 
 _DIGEST = np.dtype("S16")
 # Stored rows are read from PostgreSQL and parsed in blocks of about this many bytes of CSV.
@@ -75,8 +75,8 @@ class StoredRows:
         if not len(self._digests) or not rows.num_rows:
             return rows
         digests = key_digests(rows, self.plan.keys)
-        at = np.minimum(np.searchsorted(self._digests, digests), len(self._digests) - 1)
-        found = np.flatnonzero(self._digests[at] == digests)
+        at, hit = find_sorted(digests, self._digests)
+        found = np.flatnonzero(hit)
         stored_at = at[found]
         self._seen[stored_at] = True
         same_hash = pc.equal(rows["row_hash"].take(found), self._hashes.take(stored_at))
