@@ -90,7 +90,7 @@ def create_app(engine: sa.Engine, keys: Callable[[], SecretBox] = SecretBox.from
     asked for each request (a keys file rotated under a running receiver takes effect at once).
     At most CONNECTIONS requests are at the database at once; the others wait in the event loop,
     not in threads contending for connections."""
-    limiter: list[anyio.CapacityLimiter] = []  # made in the server's event loop, on first use
+    limiter = anyio.CapacityLimiter(CONNECTIONS)  # bound to the server's event loop on first use
 
     async def receive(request: Request) -> JSONResponse:
         key = request.path_params["district_key"]
@@ -98,10 +98,8 @@ def create_app(engine: sa.Engine, keys: Callable[[], SecretBox] = SecretBox.from
             timestamp = _timestamp(request.headers.get(TIMESTAMP_HEADER), time.time())
             signature = request.headers.get(SIGNATURE_HEADER, "")
             body = await _body(request)
-            if not limiter:
-                limiter.append(anyio.CapacityLimiter(CONNECTIONS))
             await anyio.to_thread.run_sync(
-                _accept, engine, keys, key, timestamp, signature, body, limiter=limiter[0]
+                _accept, engine, keys, key, timestamp, signature, body, limiter=limiter
             )
         except TooLarge:
             log.warning("webhook for %r refused: body over %d bytes", key[:64], MAX_BODY_BYTES)
