@@ -6,7 +6,6 @@ succeed."""
 from __future__ import annotations
 
 import os
-import time
 
 import dagster as dg
 import pytest
@@ -21,6 +20,7 @@ from rostering_pipeline_tests.faults.support import (
     run_events,
 )
 from rostering_pipeline_tests.platform.support import LAUNCH, daemon, webserver
+from rostering_pipeline_tests.polling import until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -58,21 +58,21 @@ def working_span(run_id: str) -> tuple[float, float]:
 
 def wait_started(run_id: str) -> None:
     """Until the run's first step has started."""
-    deadline = time.monotonic() + CLI_TIMEOUT_S
-    while not any(e.dagster_event_type == "STEP_START" for e in run_events(run_id)):
-        assert time.monotonic() < deadline, f"run {run_id} never started a step"
-        time.sleep(0.5)
+    until(
+        f"run {run_id} starting a step",
+        lambda: any(e.dagster_event_type == "STEP_START" for e in run_events(run_id)),
+        CLI_TIMEOUT_S,
+    )
 
 
 def wait_finished(run_id: str, timeout_s: float) -> dg.DagsterRun:
     instance = dg.DagsterInstance.get()
-    deadline = time.monotonic() + timeout_s
-    while True:
+
+    def finished() -> dg.DagsterRun | None:
         run = instance.get_run_by_id(run_id)
-        if run is not None and run.is_finished:
-            return run
-        assert time.monotonic() < deadline, f"run {run_id} still {run.status if run else None}"
-        time.sleep(0.5)
+        return run if run is not None and run.is_finished else None
+
+    return until(f"run {run_id} finishing", finished, timeout_s)
 
 
 def test_a_ui_launch_and_a_cli_sync_of_one_district_take_turns(pg_env, provider, tmp_path):

@@ -14,6 +14,7 @@ from rostering_pipeline.platform.launchers import FORKED_TAG
 from rostering_pipeline.runner import instance
 from rostering_pipeline_tests.e2e import register
 from rostering_pipeline_tests.faults.support import CLI_TIMEOUT_S, cli, cli_background
+from rostering_pipeline_tests.polling import until
 
 QUEUED_HOME = """\
 run_coordinator:
@@ -28,12 +29,17 @@ def runs_of(district: str) -> list[dg.DagsterRun]:
     return dg.DagsterInstance.get().get_runs(dg.RunsFilter(tags={"district": district}))
 
 
+def finished(run_id: str) -> dg.DagsterRun | None:
+    run = dg.DagsterInstance.get().get_run_by_id(run_id)
+    return run if run.is_finished else None
+
+
 def started_run_of(district: str) -> dg.DagsterRun:
-    deadline = time.monotonic() + CLI_TIMEOUT_S
-    while not (runs := runs_of(district)) or runs[0].status != dg.DagsterRunStatus.STARTED:
-        assert time.monotonic() < deadline, "the sync's run never started"
-        time.sleep(0.2)
-    return runs[0]
+    def started() -> dg.DagsterRun | None:
+        runs = runs_of(district)
+        return runs[0] if runs and runs[0].status == dg.DagsterRunStatus.STARTED else None
+
+    return until("the sync's run starting", started, CLI_TIMEOUT_S, every_s=0.2)
 
 
 def test_a_sync_queued_with_no_daemon_says_so_at_once_and_cancels_its_run(sqlite_env, provider):
@@ -61,10 +67,7 @@ def test_sync_timeout_ends_the_wait_and_the_run_goes_on(sqlite_env, provider):
     assert waited.returncode == 1, waited.stderr
     assert "after 3 s; it goes on: follow it in the Dagster UI" in waited.stderr
     (run,) = runs_of("d1")
-    deadline = time.monotonic() + CLI_TIMEOUT_S
-    while not (run := dg.DagsterInstance.get().get_run_by_id(run.run_id)).is_finished:
-        assert time.monotonic() < deadline, run.status
-        time.sleep(0.5)
+    run = until("the run finishing", lambda: finished(run.run_id), CLI_TIMEOUT_S)
     assert run.status == dg.DagsterRunStatus.SUCCESS  # its code server outlived the CLI
 
 

@@ -36,6 +36,7 @@ from rostering_pipeline_tests.faults.conftest import pg_env, provider  # noqa: F
 from rostering_pipeline_tests.faults.support import assert_converged, cli
 from rostering_pipeline_tests.platform.conftest import BUCKET
 from rostering_pipeline_tests.platform.support import BIN, REPO, daemon, dagster_pg_env, running
+from rostering_pipeline_tests.polling import until
 
 pytestmark = pytest.mark.slow
 
@@ -130,13 +131,11 @@ def _celery_workers(env: dict[str, str], folder: Path) -> Iterator[list[str]]:
 
 
 def _wait_for(instance: dg.DagsterInstance, tags: dict[str, str]) -> dg.DagsterRun:
-    deadline = time.monotonic() + TIMEOUT_S
-    while time.monotonic() < deadline:
+    def finished() -> dg.DagsterRun | None:
         runs = instance.get_runs(dg.RunsFilter(tags=tags))
-        if runs and runs[0].is_finished:
-            return runs[0]
-        time.sleep(1)
-    raise AssertionError(f"the run did not finish in {TIMEOUT_S} s")
+        return runs[0] if runs and runs[0].is_finished else None
+
+    return until("the run finishing", finished, TIMEOUT_S, every_s=1)
 
 
 def test_a_district_syncs_with_its_steps_on_celery_workers(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -32,6 +31,7 @@ from rostering_pipeline_tests.platform.support import (
     dagster_pg_env,
     webserver,
 )
+from rostering_pipeline_tests.polling import until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -146,11 +146,11 @@ def run_of(query, run_id: str) -> dict:
 
 
 def finished(query, run_id: str) -> dict:
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    while (run := run_of(query, run_id))["status"] not in ("SUCCESS", "FAILURE", "CANCELED"):
-        assert time.monotonic() < deadline, f"run {run_id} still {run['status']}"
-        time.sleep(1)
-    return run
+    def ended() -> dict | None:
+        run = run_of(query, run_id)
+        return run if run["status"] in ("SUCCESS", "FAILURE", "CANCELED") else None
+
+    return until(f"run {run_id} finishing", ended, RUN_TIMEOUT_S, every_s=1)
 
 
 def roster_pulled_at(engine: sa.Engine):
@@ -197,17 +197,12 @@ def test_a_backfill_run_carries_the_district_tags(console):
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
     backfill = [{"key": "dagster/backfill", "value": launched["backfillId"]}]
 
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-
     def submitted() -> list[dict]:
         """The backfill's runs once submitted (the daemon creates a run, then submits it)."""
         runs = query(RUNS, filter={"tags": backfill})["runsOrError"]["results"]
         return [run for run in runs if run["status"] != "NOT_STARTED"]
 
-    while not (runs := submitted()):
-        assert time.monotonic() < deadline, "the backfill never submitted its run"
-        time.sleep(1)
-    (run,) = runs
+    (run,) = until("the backfill submitting its run", submitted, RUN_TIMEOUT_S, every_s=1)
     assert_district_tags({tag["key"]: tag["value"] for tag in run["tags"]})
     assert finished(query, run["runId"])["status"] == "SUCCESS"
 

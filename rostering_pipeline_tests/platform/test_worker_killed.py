@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import dagster as dg
@@ -25,6 +24,7 @@ from rostering_pipeline.defs.turns import PID_TAG
 from rostering_pipeline.devserver import DistrictSpec, Faults, ProviderServer, ProviderSettings
 from rostering_pipeline_tests.e2e import CLIENT_ID, SECRET, register
 from rostering_pipeline_tests.platform.support import BIN, REPO, dagster_pg_env, running
+from rostering_pipeline_tests.polling import until
 
 pytestmark = pytest.mark.slow
 
@@ -43,14 +43,6 @@ def _launch(env: dict[str, str]) -> None:
 def _parent_of(pid: int) -> int:
     stat = Path(f"/proc/{pid}/stat").read_text()
     return int(stat.rsplit(")", 1)[1].split()[1])
-
-
-def _until(what: str, found):
-    deadline = time.monotonic() + TIMEOUT_S
-    while (value := found()) is None:
-        assert time.monotonic() < deadline, f"{what} did not happen in {TIMEOUT_S} s"
-        time.sleep(0.5)
-    return value
 
 
 def test_a_killed_worker_s_run_is_failed_by_run_monitoring_and_frees_the_district(
@@ -93,7 +85,7 @@ def test_a_killed_worker_s_run_is_failed_by_run_monitoring_and_frees_the_distric
                 )
                 return started[0] if started and started[0].tags.get(PID_TAG) else None
 
-            doomed = _until("a run recording its worker", worker_recorded)
+            doomed = until("a run recording its worker", worker_recorded, TIMEOUT_S)
             # The code server that started the worker would notice its child die, if it lived:
             # both go, as with a lost node, and only run monitoring is left to notice.
             worker = int(doomed.tags[PID_TAG])
@@ -105,7 +97,7 @@ def test_a_killed_worker_s_run_is_failed_by_run_monitoring_and_frees_the_distric
                 done = len(records) >= 2 and all(r.dagster_run.is_finished for r in records)
                 return records if done else None
 
-            records = _until("both runs finishing", all_finished)
+            records = until("both runs finishing", all_finished, TIMEOUT_S)
     engine.dispose()
 
     runs = {record.dagster_run.run_id: record.dagster_run for record in records}
