@@ -324,14 +324,8 @@ class Fleet:
     def run(self) -> FleetResult:
         """Makes every onboarded district due at the next whole minute (after the lead), with
         the plan's faults, waits for their runs to finish, and collects what happened."""
-        instant = _next_minute(datetime.now(UTC) + timedelta(seconds=LEAD_S))
         down, rejected = self._stop_providers(), self._reject_credentials()
-        for member in self.members:
-            local = instant.astimezone(zoneinfo.ZoneInfo(member.timezone))
-            due = f"{local.minute} {local.hour} * * *"
-            update_district(
-                self.engine, member.key, schedule=EVERY_MINUTE if member.key in rejected else due
-            )
+        instant = self._make_due(every_minute=rejected)
         keys = {member.key for member in self.members}
         samples = Samples()
         stop = threading.Event()
@@ -360,10 +354,55 @@ class Fleet:
             members=list(self.members),
             spans=spans,
             samples=samples,
-            ticks=self._ticks(after=instant.timestamp() - 60),
+            ticks=self._ticks(after=instant.timestamp() - 1),
             down=down,
             rejected=rejected,
         )
+
+    def tick_held(self) -> list[float]:
+        """The dispatcher's ticks (seconds) that create the fleet's runs with the run queue
+        held, so that no run shares the cores with the tick: the daemon is started again with
+        no run allowed and the fleet made due; then the runs are deleted, the fleet made due
+        never again and the daemon started as it was."""
+        self._restart_daemon(max_concurrent_runs=0, log="daemon-held.log")
+        instant = self._make_due()
+        keys = {member.key for member in self.members}
+        deadline = time.monotonic() + self.plan.timeout_s
+        while len(self._syncs(self._spans(), keys)) < len(keys):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the fleet's runs were not created in {self.plan.timeout_s} s")
+            time.sleep(SAMPLE_S)
+        time.sleep(SAMPLE_S)  # the tick's end is recorded after its last run
+        ticks = self._ticks(after=instant.timestamp() - 1)["district_dispatcher"]
+        for member in self.members:
+            update_district(self.engine, member.key, schedule=NEVER_DUE)
+        for span in self._syncs(self._spans(), keys):
+            self.instance.delete_run(span.run_id)
+        self._restart_daemon(max_concurrent_runs=None, log="daemon-released.log")
+        return ticks
+
+    def _restart_daemon(self, max_concurrent_runs: int | None, log: str) -> None:
+        """The daemon stopped and started again with the run queue's limit (None: the repo's)."""
+        self._daemon.terminate()
+        self._daemon.wait()
+        home = Path(self.env["DAGSTER_HOME"]) / "dagster.yaml"
+        settings = yaml.safe_load(home.read_text())
+        repo = yaml.safe_load((REPO / "dagster.yaml").read_text())["concurrency"]["runs"]
+        limit = repo["max_concurrent_runs"] if max_concurrent_runs is None else max_concurrent_runs
+        settings["concurrency"]["runs"]["max_concurrent_runs"] = limit
+        home.write_text(yaml.safe_dump(settings))
+        self._daemon = self._start_daemon(log)
+
+    def _make_due(self, every_minute: set[str] = frozenset()) -> datetime:
+        """Every district due at the next whole minute after the lead (those in `every_minute`
+        every minute from then on); that instant."""
+        instant = _next_minute(datetime.now(UTC) + timedelta(seconds=LEAD_S))
+        for member in self.members:
+            local = instant.astimezone(zoneinfo.ZoneInfo(member.timezone))
+            due = f"{local.minute} {local.hour} * * *"
+            schedule = EVERY_MINUTE if member.key in every_minute else due
+            update_district(self.engine, member.key, schedule=schedule)
+        return instant
 
     def _stop_providers(self) -> set[str]:
         """Stops the plan's first providers; the keys of the districts behind them."""
@@ -551,7 +590,7 @@ def fleet_sum(result: FleetResult, solo: list[Solo], measure: Callable[[Solo], f
     return sum(intercept + slope * member.students for member in result.members)
 
 
-def render(result: FleetResult, solo: list[Solo], cores: int, stamp: str) -> str:
+def render(result: FleetResult, solo: list[Solo], held: list[float], cores: int, stamp: str) -> str:
     plan = result.plan
     by_core = fleet_sum(result, solo, lambda s: s.seconds) / cores
     by_cpu = fleet_sum(result, solo, lambda s: s.core_seconds) / cores
@@ -603,6 +642,8 @@ def render(result: FleetResult, solo: list[Solo], cores: int, stamp: str) -> str
         f"| peak PostgreSQL connections (app and instance databases) | "
         f"{result.samples.peak_connections} |",
         *tick_rows,
+        f"| `district_dispatcher` tick creating the fleet's runs with the run queue held (no run "
+        f"sharing the cores), longest s | {max(held):.2f} |",
     ]
     return "\n".join(lines) + "\n"
 
@@ -696,6 +737,8 @@ def main(districts: int, faults: bool, out: Path | None) -> None:
     ):
         click.echo(f"providers up: {len(fleet.tenants)} tenants; onboarding")
         fleet.onboard(calibration=0 if faults else CALIBRATION_RUNS)
+        held = [] if faults else fleet.tick_held()
+        click.echo(f"the dispatcher's ticks with the queue held: {held}")
         solo = [] if faults else fleet.calibrate()
         click.echo(f"solo runs: {solo}; the fleet is due at the next minute")
         result = fleet.run()
@@ -703,7 +746,7 @@ def main(districts: int, faults: bool, out: Path | None) -> None:
             after_fix = fleet.fix_credentials(result.rejected)
             text = render_faults(result, after_fix, fleet.engine, commit_stamp())
     if not faults:
-        text = render(result, solo, os.cpu_count() or 1, commit_stamp())
+        text = render(result, solo, held, os.cpu_count() or 1, commit_stamp())
     if out:
         write_section(out, text)
     click.echo(text)
