@@ -58,7 +58,8 @@ bench-memory: install
 	$(BIN)/python -m benchmarks.step_memory --out benchmarks/MEMORY.md
 
 # 200 districts due at once through the real daemon: makespan beside the ideal, exactly-once,
-# the limits, PostgreSQL connections, tick durations (about 20 minutes; benchmarks/FLEET.md).
+# the limits, PostgreSQL connections, tick durations (also with the run queue held); then the
+# same fleet with faults (about 55 minutes in all; benchmarks/FLEET.md).
 bench-fleet: install
 	$(BIN)/python -m benchmarks.fleet --out benchmarks/FLEET.md
 	$(BIN)/python -m benchmarks.fleet --faults --out benchmarks/FLEET.md
