@@ -35,6 +35,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import click
 import dagster as dg
@@ -52,6 +53,7 @@ from rostering_pipeline.devserver import DEMO_CLIENT_SECRET as SECRET
 from rostering_pipeline.districts import add_district, set_credentials, update_district
 from rostering_pipeline.secrets import SecretBox
 
+T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SERVER = os.environ.get(
@@ -367,13 +369,11 @@ class Fleet:
         self._restart_daemon(max_concurrent_runs=0, log="daemon-held.log")
         instant = self._make_due()
         keys = {member.key for member in self.members}
-        deadline = time.monotonic() + self.plan.timeout_s
-        while len(self._syncs(self._spans(), keys)) < len(keys):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the fleet's runs were not created in {self.plan.timeout_s} s")
-            time.sleep(SAMPLE_S)
-        time.sleep(SAMPLE_S)  # the tick's end is recorded after its last run
-        ticks = self._ticks(after=instant.timestamp() - 1)["district_dispatcher"]
+        self._poll("the fleet's runs", lambda: len(self._syncs(self._spans(), keys)) == len(keys))
+        ticks = self._poll(  # the tick's end is recorded after its last run
+            "the tick's end",
+            lambda: self._ticks(after=instant.timestamp() - 1)["district_dispatcher"],
+        )
         for member in self.members:
             update_district(self.engine, member.key, schedule=NEVER_DUE)
         for span in self._syncs(self._spans(), keys):
@@ -381,8 +381,19 @@ class Fleet:
         self._restart_daemon(max_concurrent_runs=None, log="daemon-released.log")
         return ticks
 
+    def _poll(self, what: str, found: Callable[[], T]) -> T:
+        """`found()`'s first truthy answer, asked every SAMPLE_S until the plan's timeout."""
+        deadline = time.monotonic() + self.plan.timeout_s
+        while not (answer := found()):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what}: not there after {self.plan.timeout_s:.0f} s")
+            time.sleep(SAMPLE_S)
+        return answer
+
     def _restart_daemon(self, max_concurrent_runs: int | None, log: str) -> None:
-        """The daemon stopped and started again with the run queue's limit (None: the repo's)."""
+        """The daemon stopped and started again with the run queue's limit (None: the repo's),
+        once it has ticked: its first tick loads the code location, as a running daemon has."""
+        restarted = time.time()
         self._daemon.terminate()
         self._daemon.wait()
         home = Path(self.env["DAGSTER_HOME"]) / "dagster.yaml"
@@ -392,6 +403,10 @@ class Fleet:
         settings["concurrency"]["runs"]["max_concurrent_runs"] = limit
         home.write_text(yaml.safe_dump(settings))
         self._daemon = self._start_daemon(log)
+        self._poll(
+            "the restarted daemon's first tick",
+            lambda: self._ticks(after=restarted).get("district_dispatcher"),
+        )
 
     def _make_due(self, every_minute: set[str] = frozenset()) -> datetime:
         """Every district due at the next whole minute after the lead (those in `every_minute`
