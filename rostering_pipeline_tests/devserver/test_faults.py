@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from rostering_pipeline.devserver import Faults
+from rostering_pipeline_tests.polling import until
 
 
 def _code_minor(response: httpx.Response) -> str:
@@ -71,10 +72,9 @@ def test_injected_slow_response(server, api):
     assert api.get("/users").status_code == 200
     assert time.monotonic() - started < 0.4
     # The timed-out request still completes on the server: let it be counted in this test's
-    # stats, not in the next test's (the provider serves the whole module).
-    deadline = time.monotonic() + 30
-    while server.stats.by_status.get(200, 0) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    # stats, not in the next test's (the provider serves the whole module). Three 200s: the
+    # token, the request answered at once and the slow one.
+    until("the slow request's answer", lambda: server.stats.by_status.get(200, 0) >= 3, 30, 0.05)
 
 
 def test_unknown_fault_kind_is_refused(server):
