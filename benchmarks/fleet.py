@@ -382,7 +382,8 @@ class Fleet:
         return ticks
 
     def _poll(self, what: str, found: Callable[[], T]) -> T:
-        """`found()`'s first truthy answer, asked every SAMPLE_S until the plan's timeout."""
+        """`found()`'s first truthy answer, asked every SAMPLE_S (each look may read every run:
+        the bench's own load) until the plan's timeout."""
         deadline = time.monotonic() + self.plan.timeout_s
         while not (answer := found()):
             if time.monotonic() > deadline:
@@ -464,13 +465,13 @@ class Fleet:
         return [span for span in spans if span.job == SYNC_JOB and span.district in keys]
 
     def _wait(self, select, count: int = 1) -> list[RunSpan]:
-        deadline = time.monotonic() + self.plan.timeout_s
-        while time.monotonic() < deadline:
+        """The runs `select` picks, once there are `count` of them and all have ended."""
+
+        def ended() -> list[RunSpan] | None:
             spans = select(self._spans())
-            if len(spans) >= count and all(span.end for span in spans):
-                return spans
-            time.sleep(SAMPLE_S)  # each look reads every run: the bench's own load
-        raise RuntimeError(f"the fleet did not finish in {self.plan.timeout_s:.0f} s")
+            return spans if len(spans) >= count and all(span.end for span in spans) else None
+
+        return self._poll(f"{count} selected runs ended", ended)
 
     def _spans(self) -> list[RunSpan]:
         """Every run so far (a run not finished has no end)."""
