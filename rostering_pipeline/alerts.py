@@ -55,14 +55,24 @@ def kind_of_failure(failure_kind: str) -> str:
     return failure_kind if failure_kind in ("held", "credentials") else "failed"
 
 
-def raise_alert(engine: sa.Engine, alert: Alert) -> bool:
-    """Open the alert and POST it when the webhook is set; True when this call opened it."""
+def raise_alert(
+    engine: sa.Engine, alert: Alert, *, only_while: sa.ColumnElement[bool] | None = None
+) -> bool:
+    """Open the alert and POST it when the webhook is set; True when this call opened it.
+
+    `only_while`: a condition on the district's row, checked with the row locked in the
+    transaction that opens the alert; nothing is opened once it no longer holds (a verdict read
+    before a change that the change's own resolve has already answered)."""
     if alert.kind not in KINDS:
         raise ValueError(f"unknown alert kind {alert.kind!r}")
     with engine.begin() as conn:
-        district_id = conn.execute(
-            sa.select(districts.c.id).where(districts.c.key == alert.district)
-        ).scalar_one()
+        district_id, holds = conn.execute(
+            sa.select(districts.c.id, sa.true() if only_while is None else only_while)
+            .where(districts.c.key == alert.district)
+            .with_for_update()
+        ).one()
+        if not holds:
+            return False
         opened = _open(conn, district_id, alert)
         delivered_at = conn.execute(
             sa.select(alerts.c.delivered_at).where(

@@ -1,14 +1,15 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 
 from rostering_pipeline.alerts import Alert, open_alerts, raise_alert, resolve
 from rostering_pipeline.appdb.engine import make_engine, upgrade
-from rostering_pipeline.appdb.tables import alerts
-from rostering_pipeline.districts import add_district, remove_district
+from rostering_pipeline.appdb.tables import alerts, districts
+from rostering_pipeline.districts import add_district, get_district, record_outcome, remove_district
 from rostering_pipeline.secrets import SecretBox, new_key_entry
 from rostering_pipeline_tests.alert_receiver import alert_webhook
 
@@ -55,6 +56,22 @@ def test_an_alert_is_posted_once_until_the_district_recovers(engine, receiver):
     assert resolve(engine, "d1", ("failed",)) == []
     assert raise_alert(engine, FAILED) is True  # failing again after the recovery
     assert len(receiver.received) == 2
+
+
+def test_a_stale_verdict_read_before_a_success_opens_nothing(engine, receiver):
+    """The freshness sensor reads a district, then a sync succeeds and resolves its alerts:
+    the stale alert from the earlier read must not open after that resolve."""
+    with engine.connect() as conn:
+        before = get_district(conn, "d1").last_success_at
+    unchanged = districts.c.last_success_at.is_not_distinct_from(before)
+    stale = Alert("d1", "stale", "no successful sync for 40.0 h")
+    record_outcome(engine, "d1", succeeded=True, at=datetime.now(UTC))
+    assert raise_alert(engine, stale, only_while=unchanged) is False
+    assert open_alerts(engine, "d1") == {} and receiver.received == []
+    with engine.connect() as conn:
+        now_read = get_district(conn, "d1").last_success_at
+    still = districts.c.last_success_at.is_not_distinct_from(now_read)
+    assert raise_alert(engine, stale, only_while=still) is True  # read after it: opened
 
 
 def test_kinds_are_independent(engine, receiver):

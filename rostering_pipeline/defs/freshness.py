@@ -19,6 +19,7 @@ import dagster as dg
 
 from rostering_pipeline import dispatch
 from rostering_pipeline.alerts import Alert, raise_alert, resolve
+from rostering_pipeline.appdb.tables import districts
 from rostering_pipeline.defs.asset_keys import ROSTER_KEY
 from rostering_pipeline.defs.code_references import here
 from rostering_pipeline.defs.partitions import district_partitions
@@ -120,7 +121,10 @@ def district_freshness(context: dg.SensorEvaluationContext, app_db: AppDatabase)
             continue
         check = evaluation(district, now)
         if not check.passed:
-            raise_alert(engine, Alert(district.key, "stale", check.description or "stale"))
+            # Not if a success was recorded since the district was read: its own resolve has run.
+            unchanged = districts.c.last_success_at.is_not_distinct_from(district.last_success_at)
+            alert = Alert(district.key, "stale", check.description or "stale")
+            raise_alert(engine, alert, only_while=unchanged)
         else:
             resolve(engine, district.key, ("stale",))
         verdicts[district.key] = check.passed
