@@ -73,3 +73,52 @@ def test_the_production_storage_keeps_its_connections(production_home, new_datab
     assert len(checks) == 3
     assert 1 <= kept <= POOL_SIZE
     watcher.dispose()
+
+
+def _asks_catalog_or_snapshot(statement: str) -> bool:
+    return (
+        "pg_catalog" in statement
+        or "information_schema" in statement
+        or ("FROM snapshots" in statement)
+    )
+
+
+def test_the_production_storage_asks_once_what_stays_true(
+    production_home, new_database, monkeypatch
+):
+    """Dagster asked PostgreSQL's catalog for the runs table's columns, and read a run's whole
+    execution plan back to see whether it was stored, for every run it created or read: the
+    production storage asks until the answer is true, then no more. A wiped storage forgets:
+    its next run stores its snapshots again."""
+    url = new_database()
+    for name, value in dagster_pg_env(url).items():
+        monkeypatch.setenv(name, value)
+    job = dg.Definitions(assets=[checked]).resolve_implicit_global_asset_job_def()
+    sent: list[str] = []
+    stored = sa.text("SELECT count(*) FROM snapshots WHERE snapshot_id = :id")
+
+    with dg.DagsterInstance.from_config(str(production_home)) as instance:
+        # The first run stores its snapshots; the second finds them stored.
+        first, _ = instance.create_run_for_job(job), instance.create_run_for_job(job)
+        instance.get_run_by_id(first.run_id)
+        sa.event.listen(
+            instance.run_storage._engine, "before_cursor_execute", lambda *a: sent.append(a[2])
+        )
+        second = instance.create_run_for_job(job)
+        read_back = instance.get_run_by_id(second.run_id)
+        asked_again = [statement for statement in sent if _asks_catalog_or_snapshot(statement)]
+        instance.wipe()
+        after_wipe = instance.create_run_for_job(job)
+        with instance.run_storage._engine.connect() as conn:
+            snapshots = [
+                conn.execute(stored, {"id": snapshot_id}).scalar_one()
+                for snapshot_id in (
+                    after_wipe.job_snapshot_id,
+                    after_wipe.execution_plan_snapshot_id,
+                )
+            ]
+
+    assert read_back.job_snapshot_id == first.job_snapshot_id
+    assert any(statement.startswith("INSERT INTO runs ") for statement in sent)
+    assert asked_again == []
+    assert snapshots == [1, 1]
