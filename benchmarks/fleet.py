@@ -148,6 +148,7 @@ class RunSpan:
     scheduled: bool  # launched by the dispatcher (not by the calibration)
     retry_of: str | None  # the failed run this one retries (run_retries in dagster.yaml)
     status: str
+    created: float  # when the run was created (queued), seconds since the epoch
     start: float
     end: float
 
@@ -449,9 +450,10 @@ class Fleet:
     def fix_credentials(self, keys: set[str]) -> list[RunSpan]:
         """The rejected districts' credentials fixed: each district's runs, once the dispatcher
         has launched it again (it is due every minute) and that run has ended."""
+        refused = self._syncs(self._spans(), keys)
         for key in keys:
             set_credentials(self.engine, key, box=SecretBox.from_env(), client_secret=SECRET)
-        return self._wait(lambda found: self._syncs(found, keys), count=2 * len(keys))
+        return self._wait(lambda found: self._syncs(found, keys), count=len(refused) + len(keys))
 
     def _kill_and_restart_daemon(self) -> None:
         """The daemon alone killed outright, as a lost container is, and a new one started: the
@@ -487,6 +489,7 @@ class Fleet:
                     scheduled=run.tags.get("dagster/schedule_name") == "district_dispatcher",
                     retry_of=run.parent_run_id if run.tags.get("dagster/retry_number") else None,
                     status=run.status.value,
+                    created=record.create_timestamp.timestamp(),
                     start=record.start_time or 0.0,
                     end=(record.end_time or 0.0) if run.is_finished else 0.0,
                 )
@@ -558,6 +561,17 @@ class FleetResult:
         """Runs that failed for good of the districts the faults doomed, by district."""
         doomed = self.down | self.rejected
         return Counter(s.district for s in self._failed_for_good() if s.district in doomed)
+
+    def launched_after_refusal(self) -> list[RunSpan]:
+        """Runs of a refused district created once its first refusal had ended: later ticks
+        must skip it until fixed. (Ticks before that may have queued a run each: a district
+        due every minute behind a long queue.)"""
+        late = []
+        for key in self.rejected:
+            runs = [span for span in self.spans if span.district == key]
+            refused = min((span.end for span in runs if span.status == "FAILURE"), default=None)
+            late += [span for span in runs if refused is not None and span.created > refused]
+        return late
 
     def _failed_for_good(self) -> list[RunSpan]:
         retried = {span.retry_of for span in self.retries()}
@@ -722,8 +736,9 @@ def render_faults(
         f"| districts behind the stopped provider: failed once (not retried), one open alert "
         f"each | {sum(1 for key in down if failed_once[key] == 1)} of {len(down)}, "
         f"{alerted} of {len(down)} |",
-        f"| the refused district: runs until its secret was fixed (due every minute); the run "
-        f"after | {runs[rejected]}; {after} |",
+        f"| the refused district (due every minute): runs queued before its first refusal "
+        f"ended; runs launched after it until its secret was fixed; the run after the fix | "
+        f"{runs[rejected]}; {len(result.launched_after_refusal())}; {after} |",
         f"| the other districts: succeeded exactly once | {once} of {len(healthy)} |",
         f"| runs left starting by the killed daemon, retried once | {len(retried)} |",
         f"| runs failed, but for the faults' districts | {len(result.failed())} |",
