@@ -76,10 +76,8 @@ def test_the_production_storage_keeps_its_connections(production_home, new_datab
 
 
 def _asks_catalog_or_snapshot(statement: str) -> bool:
-    return (
-        "pg_catalog" in statement
-        or "information_schema" in statement
-        or ("FROM snapshots" in statement)
+    return any(
+        asked in statement for asked in ("pg_catalog", "information_schema", "FROM snapshots")
     )
 
 
