@@ -45,6 +45,7 @@ import sqlalchemy as sa
 import yaml
 
 from benchmarks.memory import Poller
+from benchmarks.process_cpu import KIND_NAMES, ProcessCpu, WorkerLife
 from rostering_pipeline.alerts import open_alerts
 from rostering_pipeline.appdb.engine import make_engine, upgrade
 from rostering_pipeline.defs.run_config import sync_run_config
@@ -100,6 +101,8 @@ class Solo:
     students: int
     seconds: float  # from its launch (its process started) to its end
     core_seconds: float  # the machine's busy CPU time meanwhile, every process's
+    by_kind: dict[str, float]  # of it, each kind of process's (process_cpu.py)
+    workers: list[WorkerLife]  # its run worker's whole life
 
     @property
     def cores(self) -> float:
@@ -161,6 +164,8 @@ class Samples:
     overlapping_districts: set[str] = field(default_factory=set)
     peak_per_provider: int = 0
     busy_core_seconds: float = 0.0  # the machine's, from the due instant to the last run's end
+    by_kind: dict[str, float] = field(default_factory=dict)  # of it, each kind of process's
+    workers: list[WorkerLife] = field(default_factory=list)  # the fleet's run workers' lives
 
 
 class Fleet:
@@ -219,6 +224,7 @@ class Fleet:
         self.instance = self._stack.enter_context(dg.DagsterInstance.from_config(str(home)))
         self.tenants = self._start_providers()
         self.cpu = self._stack.enter_context(MachineCpu())
+        self.processes = self._stack.enter_context(ProcessCpu())
         self._daemon = self._start_daemon("daemon.log")
 
     def _start_daemon(self, log: str) -> subprocess.Popen:
@@ -320,7 +326,15 @@ class Fleet:
                 spans[0].run_id, of_type=dg.DagsterEventType.RUN_STARTING
             ).records[0]
             start, end = launched.event_log_entry.timestamp, spans[0].end
-            solo.append(Solo(member.students, end - start, self.cpu.busy_between(start, end)))
+            solo.append(
+                Solo(
+                    member.students,
+                    end - start,
+                    self.cpu.busy_between(start, end),
+                    self.processes.by_kind_between(start, end),
+                    self.processes.workers_between(start, end),
+                )
+            )
         return solo
 
     # -- the fleet -----------------------------------------------------------------------------
@@ -351,6 +365,8 @@ class Fleet:
             sampler.join()
         last_end = max(span.end for span in spans)
         samples.busy_core_seconds = self.cpu.busy_between(instant.timestamp(), last_end)
+        samples.by_kind = self.processes.by_kind_between(instant.timestamp(), last_end)
+        samples.workers = self.processes.workers_between(instant.timestamp(), last_end)
         return FleetResult(
             plan=self.plan,
             instant=instant.timestamp(),
@@ -674,8 +690,53 @@ def render(result: FleetResult, solo: list[Solo], held: list[float], cores: int,
         *tick_rows,
         f"| `district_dispatcher` tick creating the fleet's runs with the run queue held (no run "
         f"sharing the cores), longest s | {max(held):.2f} |",
+        "",
+        *render_cpu(result, solo),
     ]
     return "\n".join(lines) + "\n"
+
+
+def render_cpu(result: FleetResult, solo: list[Solo]) -> list[str]:
+    """Where a run's CPU time goes, alone and in the fleet: each kind of process's core-seconds
+    per run, and a run worker's whole life."""
+    runs = len(result.spans)
+    alone = {kind: statistics.mean(s.by_kind[kind] for s in solo) for kind in KIND_NAMES}
+    fleet = {kind: result.samples.by_kind[kind] / runs for kind in KIND_NAMES}
+    alone["the kernel and what no process was charged"] = statistics.mean(
+        s.core_seconds - sum(s.by_kind.values()) for s in solo
+    )
+    fleet["the kernel and what no process was charged"] = (
+        result.samples.busy_core_seconds - sum(result.samples.by_kind.values())
+    ) / runs
+    rows = [f"| {kind} | {alone[kind]:.2f} | {fleet[kind]:.2f} |" for kind in alone]
+    solo_workers = [life for s in solo for life in s.workers]
+    worker_rows = [
+        f"| a run worker's whole life: CPU s (mean) | {_mean(solo_workers, 'cpu_s', '.2f')} | "
+        f"{_mean(result.samples.workers, 'cpu_s', '.2f')} |",
+        f"| a run worker's whole life: times preempted (involuntary context switches, mean) | "
+        f"{_mean(solo_workers, 'preempted', ',.0f')} | "
+        f"{_mean(result.samples.workers, 'preempted', ',.0f')} |",
+    ]
+    machine_alone = statistics.mean(s.core_seconds for s in solo)
+    return [
+        "Where a run's CPU time goes (`benchmarks/process_cpu.py`: every process's CPU time "
+        "sampled by its kind, told from its command line): core-seconds per run, alone (the "
+        "calibration runs, launch to end, mean) and in the fleet (due instant to the last "
+        "run's end, divided by the runs); a run worker over its whole life, from its spawn by "
+        "the code server to its exit.",
+        "",
+        "| core-seconds per run | alone | in the fleet |",
+        "|---|---:|---:|",
+        *rows,
+        f"| **the machine** | **{machine_alone:.2f}** | "
+        f"**{result.samples.busy_core_seconds / runs:.2f}** |",
+        *worker_rows,
+    ]
+
+
+def _mean(lives: list[WorkerLife], attribute: str, spec: str) -> str:
+    values = [getattr(life, attribute) for life in lives]
+    return format(statistics.mean(values), spec) if values else "—"
 
 
 def _against(makespan: float, ideal: float) -> str:

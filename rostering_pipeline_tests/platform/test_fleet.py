@@ -65,6 +65,14 @@ def test_a_fleet_due_at_once_runs_every_district_once_within_the_limits_despite_
     assert result.ticks["district_dispatcher"], "the dispatcher never ticked"
     assert result.samples.peak_connections > 0
     assert 0 < result.samples.busy_core_seconds <= result.makespan * (os.cpu_count() or 1)
+    # Where the CPU went: every successful run's worker was seen (other tests' may be too; a run
+    # the killed daemon left starting had none) and charged, and the processes together were
+    # charged no more than the machine was busy.
+    assert len(result.samples.workers) >= result.successes().total()
+    assert all(life.cpu_s > 0 for life in result.samples.workers)
+    assert result.samples.by_kind["run workers"] > 0
+    assert result.samples.by_kind["PostgreSQL"] > 0
+    assert sum(result.samples.by_kind.values()) <= result.samples.busy_core_seconds * 1.05 + 1
 
     # The provider down: each of its districts failed once, cleanly, with one alert. The refused
     # district failed in every run queued before its first refusal was known (one, unless the
