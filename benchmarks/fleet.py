@@ -92,6 +92,7 @@ class FleetPlan:
     rejected: int = 0
     kill_daemon_after_s: float | None = None
     start_timeout_s: int | None = None  # run monitoring's, instead of dagster.yaml's
+    max_concurrent_runs: int | None = None  # the run queue's, instead of dagster.yaml's
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,8 @@ class Fleet:
         settings = yaml.safe_load((REPO / "dagster.yaml").read_text())
         if self.plan.start_timeout_s is not None:
             settings["run_monitoring"]["start_timeout_seconds"] = self.plan.start_timeout_s
+        if self.plan.max_concurrent_runs is not None:
+            settings["concurrency"]["runs"]["max_concurrent_runs"] = self.plan.max_concurrent_runs
         (home / "dagster.yaml").write_text(yaml.safe_dump(settings))
         key = "k1:" + base64.b64encode(os.urandom(32)).decode()
         self.env = {
@@ -653,6 +656,8 @@ def render(result: FleetResult, solo: list[Solo], held: list[float], cores: int,
         f"{s.students:,} students {s.seconds:.1f} s keeping {s.cores:.2f} cores busy" for s in solo
     )
     busy = result.samples.busy_core_seconds / (result.makespan * cores)
+    limit = plan.max_concurrent_runs
+    settings = f" (but at most {limit} runs at once: `--max-concurrent-runs`)" if limit else ""
     lines = [
         "## Fleet through the daemon",
         "",
@@ -660,14 +665,14 @@ def render(result: FleetResult, solo: list[Solo], held: list[float], cores: int,
         f"districts ({students:,} students, {plan.students[0]:,} to {plan.students[1]:,} each) "
         f"behind {plan.providers} local providers (`dev-provider fleet`) with {plan.clients} "
         f"client ids each, in four time zones, all due at one instant (their schedules at its "
-        f"wall time in each zone, standing in for 02:00 local); the repo's dagster.yaml on "
-        f"PostgreSQL with the real `dagster-daemon` (dispatcher every minute, runs launched as "
-        f"processes of their own). Ideal: the solo first syncs of {len(solo)} calibration "
-        f"districts, launch to end ({calibration}: the run's worker, the provider and "
-        f"PostgreSQL together), the least-squares line through them summed over the fleet and "
-        f"divided by the runs the {cores} cores allow at once (the limits allow more): {cores} if "
-        f"a run kept one core busy; by the cores a solo run does keep busy, its CPU time summed "
-        f"over the fleet and divided by {cores}.",
+        f"wall time in each zone, standing in for 02:00 local); the repo's dagster.yaml"
+        f"{settings} on PostgreSQL with the real `dagster-daemon` (dispatcher every minute, "
+        f"runs launched as processes of their own). Ideal: the solo first syncs of "
+        f"{len(solo)} calibration districts, launch to end ({calibration}: the run's worker, "
+        f"the provider and PostgreSQL together), the least-squares line through them summed "
+        f"over the fleet and divided by the runs the {cores} cores allow at once (the limits "
+        f"allow more): {cores} if a run kept one core busy; by the cores a solo run does keep "
+        f"busy, its CPU time summed over the fleet and divided by {cores}.",
         "",
         "| figure | value |",
         "|---|---:|",
@@ -815,12 +820,18 @@ def render_faults(
     default=False,
     help="a provider down, a secret refused, the daemon killed mid-fleet (no calibration)",
 )
+@click.option(
+    "--max-concurrent-runs",
+    type=int,
+    default=None,
+    help="the run queue's limit in all, instead of dagster.yaml's (16)",
+)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
-def main(districts: int, faults: bool, out: Path | None) -> None:
+def main(districts: int, faults: bool, max_concurrent_runs: int | None, out: Path | None) -> None:
     from benchmarks.machine import commit_stamp
     from benchmarks.sections import write_section
 
-    plan = FleetPlan(districts=districts)
+    plan = FleetPlan(districts=districts, max_concurrent_runs=max_concurrent_runs)
     if faults:
         plan = replace(plan, providers_down=1, rejected=1, kill_daemon_after_s=FAULT_KILL_S)
     with (

@@ -18,9 +18,10 @@ SAMPLE_S = 0.25
 EXIT_WAIT_S = 15.0  # a run worker's end after its run's: its last events, then its exit
 RUN_WORKERS = "run workers"
 # Kinds in the order a table lists them: how each process is told from its command line.
+POSTGRES = "PostgreSQL"  # told by its executable's name: others' arguments may name it
 KINDS = (
     (RUN_WORKERS, "spawn_main"),  # the code server spawns each run's process (multiprocessing)
-    ("PostgreSQL", "postgres"),
+    (POSTGRES, None),
     ("code servers", " api grpc"),
     ("daemon", "dagster-daemon"),
     ("providers", "dev-provider"),
@@ -92,8 +93,10 @@ class ProcessCpu(Poller):
 
     @staticmethod
     def _kind(process: psutil.Process) -> str:
+        if process.name() == "postgres":
+            return POSTGRES
         command = " ".join(process.cmdline())
-        kind = next((kind for kind, mark in KINDS if mark in command), None)
+        kind = next((kind for kind, mark in KINDS if mark and mark in command), None)
         if kind:
             return kind
         # the bench and its own children of no other kind (`dagster job launch`)

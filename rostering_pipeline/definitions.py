@@ -14,6 +14,9 @@ from rostering_pipeline.defs.schedules import district_dispatcher
 from rostering_pipeline.defs.sensors import district_partitions_sensor, record_failed_runs
 from rostering_pipeline.defs.snapshot_sweep import snapshot_sweep, snapshot_sweep_daily
 from rostering_pipeline.defs.webhooks import webhook_sensor
+from rostering_pipeline.platform.process_exit import skip_final_collections
+
+skip_final_collections()  # every process that loads the code location: run workers above all
 
 defs = dg.Definitions(
     assets=code_references.for_assets([*extract_assets, roster]),
