@@ -2,7 +2,7 @@
 
 Python's last act before a process ends is a few full garbage collections over every object
 still alive; with Dagster, pandas, pyarrow and SQLAlchemy loaded that walk costs a run's worker
-about 0.8 s of CPU after its run has ended (a fifth of a small district's run, and work a fleet
+about 0.7 s of CPU after its run has ended (a fifth of a small district's run, and work a fleet
 pays once per district), for memory the operating system takes back anyway.
 """
 

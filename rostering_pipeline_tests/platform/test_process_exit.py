@@ -6,8 +6,11 @@ import subprocess
 import sys
 import textwrap
 
-# A cycle whose finalizer says so when the final collections free it.
+# A cycle whose finalizer says so when the final collections free it (and no earlier
+# collection, which could free it before the exit).
 CYCLE = """
+import gc
+gc.disable()
 class Cycle:
     def __del__(self):
         print("collected", flush=True)
