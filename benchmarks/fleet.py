@@ -71,6 +71,7 @@ CPU_SAMPLE_S = 0.1
 TICK_S = 20  # a dispatcher tick of a small fleet with nothing due ends within this
 STARTUP_S = 120
 PROVIDER_LIMIT = 4  # dagster.yaml: runs per provider client at once
+UNCHARGED = "the kernel and what no process was charged"  # machine busy less processes
 MAKESPAN_TARGET = 1.25  # the bound: makespan within 1.25x the ideal
 CALIBRATION_RUNS = 5  # solo first syncs, smallest to largest
 FAULT_KILL_S = 60.0  # the faulted fleet's daemon is killed this long after the due instant
@@ -707,10 +708,8 @@ def render_cpu(result: FleetResult, solo: list[Solo]) -> list[str]:
     runs = len(result.spans)
     alone = {kind: statistics.mean(s.by_kind[kind] for s in solo) for kind in KIND_NAMES}
     fleet = {kind: result.samples.by_kind[kind] / runs for kind in KIND_NAMES}
-    alone["the kernel and what no process was charged"] = statistics.mean(
-        s.core_seconds - sum(s.by_kind.values()) for s in solo
-    )
-    fleet["the kernel and what no process was charged"] = (
+    alone[UNCHARGED] = statistics.mean(s.core_seconds - sum(s.by_kind.values()) for s in solo)
+    fleet[UNCHARGED] = (
         result.samples.busy_core_seconds - sum(result.samples.by_kind.values())
     ) / runs
     rows = [f"| {kind} | {alone[kind]:.2f} | {fleet[kind]:.2f} |" for kind in alone]

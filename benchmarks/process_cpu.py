@@ -51,7 +51,7 @@ class ProcessCpu(Poller):
 
     def __init__(self) -> None:
         super().__init__(SAMPLE_S)
-        self._alive: dict[tuple[int, float], tuple[psutil.Process, _Seen]] = {}
+        self._alive: dict[tuple[int, float], _Seen] = {}  # by pid and start (pids are reused)
         self._workers: dict[tuple[int, float], _Seen] = {}  # alive or not
         self._retired = dict.fromkeys(KIND_NAMES, 0.0)  # the CPU of processes that have ended
         self._times: list[float] = []
@@ -64,32 +64,33 @@ class ProcessCpu(Poller):
             present = set()
             for process in psutil.process_iter():
                 try:
-                    self._measure(process, now)
+                    present.add(self._measure(process, now))
                 except psutil.Error:
                     continue  # gone meanwhile, or not ours to read
-                present.add((process.pid, process.create_time()))
             for key in self._alive.keys() - present:
-                _, seen = self._alive.pop(key)
+                seen = self._alive.pop(key)
                 self._retired[seen.kind] += seen.cpu_s
             totals = dict(self._retired)
-            for _, seen in self._alive.values():
+            for seen in self._alive.values():
                 totals[seen.kind] += seen.cpu_s
             self._times.append(now)
             for kind, total in totals.items():
                 self._totals[kind].append(total)
         return True
 
-    def _measure(self, process: psutil.Process, now: float) -> None:
+    def _measure(self, process: psutil.Process, now: float) -> tuple[int, float]:
+        """Records the process's CPU time so far; its key."""
         key = (process.pid, process.create_time())
-        _, seen = self._alive.get(key, (None, None))
+        seen = self._alive.get(key)
         if seen is None or now - seen.first_seen < 1.0:  # a fork may not have exec'd yet
             seen = _Seen(self._kind(process), seen.first_seen if seen else now)
-            self._alive[key] = (process, seen)
+            self._alive[key] = seen
         times = process.cpu_times()
         seen.cpu_s = times.user + times.system
         if seen.kind == RUN_WORKERS:
             seen.preempted = process.num_ctx_switches().involuntary
             self._workers[key] = seen
+        return key
 
     @staticmethod
     def _kind(process: psutil.Process) -> str:

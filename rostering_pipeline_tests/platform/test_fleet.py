@@ -17,6 +17,7 @@ from collections import Counter
 import pytest
 
 from benchmarks.fleet import PROVIDER_LIMIT, Fleet, FleetPlan
+from benchmarks.process_cpu import POSTGRES, RUN_WORKERS
 from rostering_pipeline.alerts import open_alerts
 from rostering_pipeline.districts import get_district
 
@@ -70,8 +71,8 @@ def test_a_fleet_due_at_once_runs_every_district_once_within_the_limits_despite_
     # charged no more than the machine was busy.
     assert len(result.samples.workers) >= result.successes().total()
     assert all(life.cpu_s > 0 for life in result.samples.workers)
-    assert result.samples.by_kind["run workers"] > 0
-    assert result.samples.by_kind["PostgreSQL"] > 0
+    assert result.samples.by_kind[RUN_WORKERS] > 0
+    assert result.samples.by_kind[POSTGRES] > 0
     assert sum(result.samples.by_kind.values()) <= result.samples.busy_core_seconds * 1.05 + 1
 
     # The provider down: each of its districts failed once, cleanly, with one alert. The refused
