@@ -6,7 +6,15 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from rostering_pipeline.appdb.engine import make_engine, upgrade
-from rostering_pipeline.dispatch import cadence, due_syncs, fire_times, freshness, next_runs
+from rostering_pipeline.dispatch import (
+    DueSync,
+    cadence,
+    due_syncs,
+    fire_times,
+    freshness,
+    next_runs,
+    serving_mode,
+)
 from rostering_pipeline.districts import District, add_district
 from rostering_pipeline.secrets import SecretBox, new_key_entry
 
@@ -209,3 +217,20 @@ def test_a_preview_district_has_a_next_full_run_and_no_delta(base):
     preview = dataclasses.replace(base, status="preview", delta_schedule="0 * * * *")
     upcoming = next_runs(preview, at("2026-12-01T09:00:00"))
     assert upcoming.full is not None and upcoming.delta is None
+
+
+@pytest.mark.parametrize(
+    ("due", "waiting", "serving"),
+    [
+        ("full", ["full"], "full"),
+        ("full", ["delta"], None),  # a delta finds no deactivations
+        ("delta", ["delta"], "delta"),
+        ("delta", ["delta", "full"], "full"),  # the full pull serves it best
+        ("preview", ["full"], None),
+        ("preview", ["preview"], "preview"),
+        ("full", [], None),
+    ],
+)
+def test_a_run_not_started_serves_a_due_run_it_covers(due, waiting, serving):
+    sync = DueSync("d1", due, datetime(2026, 5, 4, 6, 0, tzinfo=UTC))
+    assert serving_mode(sync, waiting) == serving

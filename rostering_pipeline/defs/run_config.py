@@ -23,6 +23,9 @@ class SyncOptions(dg.ConfigurableResource):
 MODES = ("full", "delta", "preview")
 
 
+MODE_TAG = "rostering/mode"
+
+
 def sync_run_config(mode: str, approve_deactivations: int = 0, package: str | None = None) -> dict:
     options: dict = {"mode": mode, "approve_deactivations": approve_deactivations}
     if package is not None:
@@ -41,4 +44,4 @@ def sync_tags(district: District, mode: str) -> dict[str, str]:
         if district.source == "csv"
         else f"{urlsplit(district.base_url).netloc}/{district.client_id}"
     )
-    return {"district": district.key, "rostering/mode": mode, "rostering/provider": provider}
+    return {"district": district.key, MODE_TAG: mode, "rostering/provider": provider}

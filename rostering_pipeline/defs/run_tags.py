@@ -14,14 +14,14 @@ from collections.abc import Mapping
 import dagster as dg
 
 from rostering_pipeline.defs.resources import AppDatabase
-from rostering_pipeline.defs.run_config import sync_tags
+from rostering_pipeline.defs.run_config import MODE_TAG, sync_tags
 from rostering_pipeline.districts import get_district
 from rostering_pipeline.errors import BadInput
 
 PARTITION_TAG = "dagster/partition"
 # The freshness sensor's job: it carries a district's partition but reads, never writes.
 FRESH_CHECK_JOB = "fresh_check"
-DISTRICT_TAGS = ("district", "rostering/mode", "rostering/provider")
+DISTRICT_TAGS = ("district", MODE_TAG, "rostering/provider")
 # What started a sensor's run: "webhook" or "csv_inbox".
 TRIGGER_TAG = "rostering/trigger"
 

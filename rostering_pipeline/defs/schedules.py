@@ -7,6 +7,7 @@ district's run starts at the first look after its schedule fires.
 # No `from __future__ import annotations` here: Dagster reads the schedule's annotations.
 import os
 import zoneinfo
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -16,11 +17,18 @@ from rostering_pipeline.defs.code_references import here
 from rostering_pipeline.defs.jobs import roster_sync
 from rostering_pipeline.defs.partitions import district_partitions
 from rostering_pipeline.defs.resources import AppDatabase
-from rostering_pipeline.defs.run_config import sync_run_config, sync_tags
+from rostering_pipeline.defs.run_config import MODE_TAG, sync_run_config, sync_tags
+from rostering_pipeline.defs.run_tags import PARTITION_TAG, requested_mode
 from rostering_pipeline.districts import list_districts
 
 MINUTES_ENV = "ROSTERING_DISPATCH_MINUTES"
 DEFAULT_MINUTES = 5
+# Runs that have not begun to pull: created, waiting in the queue, or their worker starting.
+NOT_STARTED = [
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.STARTING,
+]
 
 
 def minutes_from_env() -> int:
@@ -49,7 +57,8 @@ def build_dispatcher(minutes: int) -> dg.ScheduleDefinition:
         description=(
             f"Every {minutes} minutes: one run per district whose schedule (full, or delta) fired "
             "since the last tick, in the district's time zone. Paused, purged, blacked-out and "
-            "credentials-rejected districts get none; preview districts get preview runs."
+            "credentials-rejected districts get none, nor does a district whose earlier run has "
+            "not started yet; preview districts get preview runs."
         ),
     )
     def district_dispatcher(
@@ -67,6 +76,11 @@ def _dispatch(
     interval = timedelta(minutes=minutes)
     registry = {d.key: d for d in list_districts(app_db.engine())}
     due, skipped = dispatch.due_syncs(registry.values(), end - interval, end)
+    if due:
+        # A district whose run still waits in the queue (the runs ahead of it are slow) gets no
+        # second one: that run pulls after this fire time anyway.
+        skipped |= _served_by_waiting_runs(context.instance, due)
+        due = [sync for sync in due if sync.district_key not in skipped]
     # The tick's log in the UI (Automation, district_dispatcher): who was launched, who was
     # skipped and why, and how many were not due.
     for sync in due:
@@ -104,6 +118,26 @@ def _dispatch(
         )
         for sync in due
     ]
+
+
+def _served_by_waiting_runs(
+    instance: dg.DagsterInstance, due: list[dispatch.DueSync]
+) -> dict[str, str]:
+    """Due districts that have a run not started yet that will pull for them (key -> why)."""
+    waiting: dict[str, dict[str, str]] = defaultdict(dict)
+    runs = instance.get_runs(dg.RunsFilter(job_name=roster_sync.name, statuses=NOT_STARTED))
+    for run in reversed(runs):  # oldest first: the run that will start first is named
+        mode = run.tags.get(MODE_TAG) or requested_mode(run.run_config)
+        waiting[run.tags.get(PARTITION_TAG, "")].setdefault(mode, run.run_id)
+    served = {}
+    for sync in due:
+        mode = dispatch.serving_mode(sync, waiting[sync.district_key])
+        if mode is not None:
+            run_id = waiting[sync.district_key][mode]
+            served[sync.district_key] = (
+                f"its {mode} run {run_id[:8]} has not started yet: it pulls the roster when it does"
+            )
+    return served
 
 
 district_dispatcher = build_dispatcher(minutes_from_env())

@@ -4,8 +4,11 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
+from dagster._core.events import DagsterEvent, DagsterEventType
+from dagster._core.utils import make_new_run_id
 
 from rostering_pipeline.defs.resources import AppDatabase
+from rostering_pipeline.defs.run_config import sync_run_config
 from rostering_pipeline.defs.schedules import (
     DEFAULT_MINUTES,
     MINUTES_ENV,
@@ -14,8 +17,11 @@ from rostering_pipeline.defs.schedules import (
     minutes_from_env,
 )
 from rostering_pipeline.districts import add_district, set_status
+from rostering_pipeline.platform.launch import code_location, submit_partition_run
 from rostering_pipeline.runner import instance
 from rostering_pipeline.secrets import SecretBox
+
+COORDINATORS = "rostering_pipeline.platform.coordinators"
 
 
 @pytest.fixture
@@ -103,6 +109,75 @@ def test_a_paused_district_gets_no_run_and_the_tick_says_why(registry, env):
     assert result.skip_message == (
         "0 launched, 1 skipped, 2 not due in the 5 minutes before 02:00 UTC (utc: status paused)"
     )
+
+
+def waiting(
+    dagster: dg.DagsterInstance, key: str, mode: str, event: DagsterEventType | None = None
+) -> str:
+    """A run of district `key` created, then moved on by `event` (enqueued, starting...) as the
+    queue and the launcher record it."""
+    run = dg.DagsterRun(
+        job_name="roster_sync",
+        run_id=make_new_run_id(),
+        tags={"dagster/partition": key, "district": key, "rostering/mode": mode},
+        status=dg.DagsterRunStatus.NOT_STARTED,
+    )
+    dagster.add_run(run)
+    if event is not None:
+        dagster.report_dagster_event(
+            DagsterEvent(event_type_value=event.value, job_name="roster_sync"), run.run_id
+        )
+    return run.run_id
+
+
+def dispatch_at(
+    tick: datetime, resources: dict, dagster: dg.DagsterInstance | None = None
+) -> list[dg.RunRequest] | dg.SkipReason:
+    with dg.build_schedule_context(
+        instance=dagster or instance(), scheduled_execution_time=tick, resources=resources
+    ) as context:
+        return district_dispatcher(context)
+
+
+def skipped_for_waiting_run(run_id: str) -> str:
+    return (
+        "0 launched, 1 skipped, 2 not due in the 5 minutes before 02:00 UTC (utc: its full run "
+        f"{run_id[:8]} has not started yet: it pulls the roster when it does)"
+    )
+
+
+def test_a_district_whose_run_waits_in_the_queue_gets_no_second_one(registry):
+    """The 02:00 run of an hourly district still waits in the queue at 03:00 (the runs ahead of
+    it are slow): it pulls after 03:00 anyway, so a second run would fetch the same roster again
+    behind it. The run is queued as the CLI queues one; the queue completes its tags."""
+    queue = {"run_coordinator": {"module": COORDINATORS, "class": "QueuedDistrictRunCoordinator"}}
+    with dg.instance_for_test(overrides=queue) as dagster, code_location(dagster) as workspace:
+        run = submit_partition_run(
+            dagster, workspace, "roster_sync", "utc", sync_run_config("full"), {}
+        )
+        assert run.status == dg.DagsterRunStatus.QUEUED
+        result = dispatch_at(datetime(2026, 5, 4, 2, 0, tzinfo=UTC), registry, dagster)
+    assert isinstance(result, dg.SkipReason)
+    assert result.skip_message == skipped_for_waiting_run(run.run_id)
+
+
+@pytest.mark.parametrize("event", [None, DagsterEventType.RUN_STARTING])
+def test_a_run_created_or_starting_has_not_pulled_yet_either(registry, event):
+    created = waiting(instance(), "utc", "full", event)
+    result = dispatch_at(datetime(2026, 5, 4, 2, 0, tzinfo=UTC), registry)
+    assert result.skip_message == skipped_for_waiting_run(created)
+
+
+def test_a_waiting_delta_run_does_not_stand_in_for_a_full_one(registry, env):
+    """A delta finds no deactivations: the full run is launched behind it; a started or
+    finished run, or another district's, is no reason to skip."""
+    dagster = instance()
+    waiting(dagster, "utc", "delta")
+    for event in (DagsterEventType.RUN_START, DagsterEventType.RUN_SUCCESS):
+        waiting(dagster, "utc", "full", event)
+    waiting(dagster, "ny", "full")
+    (request,) = dispatch_at(datetime(2026, 5, 4, 2, 0, tzinfo=UTC), registry)
+    assert (request.partition_key, request.tags["rostering/mode"]) == ("utc", "full")
 
 
 def test_the_dispatcher_is_running_by_default():
