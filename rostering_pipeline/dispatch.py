@@ -18,8 +18,8 @@ from rostering_pipeline.districts import District
 
 # A district is stale after this many cadences without a successful sync (daily: 36 hours).
 STALE_AFTER_CADENCES = 1.5
-# The modes of a run not yet started that serve a due run of each mode: it pulls after the fire
-# time, so a second run would fetch the same roster again. A full run serves a delta (it pulls
+# The modes of a queued run that serve a due run of each mode: it pulls after the fire time, so
+# a second run would fetch the same roster again. A full run serves a delta (it pulls
 # everything); a delta never serves a full (it finds no deactivations).
 SERVED_BY = {"full": ("full",), "delta": ("full", "delta"), "preview": ("preview",)}
 
@@ -76,8 +76,8 @@ def due_syncs(
 
 
 def serving_mode(sync: DueSync, waiting_modes: Iterable[str]) -> str | None:
-    """The mode of the district's run not started yet that will pull for this due run too, if
-    one is waiting (`waiting_modes`: the modes of the district's runs not started yet)."""
+    """The mode of the district's queued run that will pull for this due run too, if one is
+    waiting (`waiting_modes`: the modes of the district's queued runs)."""
     waiting = set(waiting_modes)
     return next((mode for mode in SERVED_BY[sync.mode] if mode in waiting), None)
 

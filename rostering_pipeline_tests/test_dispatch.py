@@ -231,6 +231,6 @@ def test_a_preview_district_has_a_next_full_run_and_no_delta(base):
         ("full", [], None),
     ],
 )
-def test_a_run_not_started_serves_a_due_run_it_covers(due, waiting, serving):
+def test_a_queued_run_serves_a_due_run_it_covers(due, waiting, serving):
     sync = DueSync("d1", due, datetime(2026, 5, 4, 6, 0, tzinfo=UTC))
     assert serving_mode(sync, waiting) == serving

@@ -23,12 +23,10 @@ from rostering_pipeline.districts import list_districts
 
 MINUTES_ENV = "ROSTERING_DISPATCH_MINUTES"
 DEFAULT_MINUTES = 5
-# Runs that have not begun to pull: created, waiting in the queue, or their worker starting.
-NOT_STARTED = [
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.STARTING,
-]
+# Runs submitted that have not begun to pull: waiting in the queue, or their worker starting. A
+# run only created (NOT_STARTED) is not one: the daemon submits it only if the tick that made it
+# asks for it again (it died in between), so that request must not be withheld.
+WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING]
 
 
 def minutes_from_env() -> int:
@@ -57,8 +55,8 @@ def build_dispatcher(minutes: int) -> dg.ScheduleDefinition:
         description=(
             f"Every {minutes} minutes: one run per district whose schedule (full, or delta) fired "
             "since the last tick, in the district's time zone. Paused, purged, blacked-out and "
-            "credentials-rejected districts get none, nor does a district whose earlier run has "
-            "not started yet; preview districts get preview runs."
+            "credentials-rejected districts get none, nor does a district whose earlier run is "
+            "still queued; preview districts get preview runs."
         ),
     )
     def district_dispatcher(
@@ -123,9 +121,9 @@ def _dispatch(
 def _served_by_waiting_runs(
     instance: dg.DagsterInstance, due: list[dispatch.DueSync]
 ) -> dict[str, str]:
-    """Due districts that have a run not started yet that will pull for them (key -> why)."""
+    """Due districts with a run queued that will pull for them when it starts (key -> why)."""
     waiting: dict[str, dict[str, str]] = defaultdict(dict)
-    runs = instance.get_runs(dg.RunsFilter(job_name=roster_sync.name, statuses=NOT_STARTED))
+    runs = instance.get_runs(dg.RunsFilter(job_name=roster_sync.name, statuses=WAITING))
     for run in reversed(runs):  # oldest first: the run that will start first is named
         mode = run.tags.get(MODE_TAG) or requested_mode(run.run_config)
         waiting[run.tags.get(PARTITION_TAG, "")].setdefault(mode, run.run_id)
@@ -135,7 +133,7 @@ def _served_by_waiting_runs(
         if mode is not None:
             run_id = waiting[sync.district_key][mode]
             served[sync.district_key] = (
-                f"its {mode} run {run_id[:8]} has not started yet: it pulls the roster when it does"
+                f"its {mode} run {run_id[:8]} is still queued: it pulls the roster when it starts"
             )
     return served
 

@@ -111,11 +111,11 @@ def test_a_paused_district_gets_no_run_and_the_tick_says_why(registry, env):
     )
 
 
-def waiting(
+def recorded_run(
     dagster: dg.DagsterInstance, key: str, mode: str, event: DagsterEventType | None = None
 ) -> str:
-    """A run of district `key` created, then moved on by `event` (enqueued, starting...) as the
-    queue and the launcher record it."""
+    """A run of district `key` created, then moved on by `event` (starting, started...) as the
+    launcher and the run record it."""
     run = dg.DagsterRun(
         job_name="roster_sync",
         run_id=make_new_run_id(),
@@ -142,7 +142,7 @@ def dispatch_at(
 def skipped_for_waiting_run(run_id: str) -> str:
     return (
         "0 launched, 1 skipped, 2 not due in the 5 minutes before 02:00 UTC (utc: its full run "
-        f"{run_id[:8]} has not started yet: it pulls the roster when it does)"
+        f"{run_id[:8]} is still queued: it pulls the roster when it starts)"
     )
 
 
@@ -161,21 +161,28 @@ def test_a_district_whose_run_waits_in_the_queue_gets_no_second_one(registry):
     assert result.skip_message == skipped_for_waiting_run(run.run_id)
 
 
-@pytest.mark.parametrize("event", [None, DagsterEventType.RUN_STARTING])
-def test_a_run_created_or_starting_has_not_pulled_yet_either(registry, event):
-    created = waiting(instance(), "utc", "full", event)
+def test_a_run_whose_worker_is_starting_has_not_pulled_yet_either(registry):
+    starting = recorded_run(instance(), "utc", "full", DagsterEventType.RUN_STARTING)
     result = dispatch_at(datetime(2026, 5, 4, 2, 0, tzinfo=UTC), registry)
-    assert result.skip_message == skipped_for_waiting_run(created)
+    assert result.skip_message == skipped_for_waiting_run(starting)
+
+
+def test_a_run_created_but_never_submitted_is_asked_for_again(registry):
+    """The daemon died between creating a tick's run and submitting it: it submits that run only
+    if the tick, evaluated again, asks for it again."""
+    recorded_run(instance(), "utc", "full")
+    (request,) = dispatch_at(datetime(2026, 5, 4, 2, 0, tzinfo=UTC), registry)
+    assert request.run_key == "utc/full/2026-05-04T02:00Z"
 
 
 def test_a_waiting_delta_run_does_not_stand_in_for_a_full_one(registry, env):
     """A delta finds no deactivations: the full run is launched behind it; a started or
     finished run, or another district's, is no reason to skip."""
     dagster = instance()
-    waiting(dagster, "utc", "delta")
+    recorded_run(dagster, "utc", "delta", DagsterEventType.RUN_STARTING)
     for event in (DagsterEventType.RUN_START, DagsterEventType.RUN_SUCCESS):
-        waiting(dagster, "utc", "full", event)
-    waiting(dagster, "ny", "full")
+        recorded_run(dagster, "utc", "full", event)
+    recorded_run(dagster, "ny", "full", DagsterEventType.RUN_STARTING)
     (request,) = dispatch_at(datetime(2026, 5, 4, 2, 0, tzinfo=UTC), registry)
     assert (request.partition_key, request.tags["rostering/mode"]) == ("utc", "full")
 
