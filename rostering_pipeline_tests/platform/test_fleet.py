@@ -18,7 +18,7 @@ import pytest
 
 from benchmarks.fleet import PROVIDER_LIMIT, Fleet, FleetPlan
 from benchmarks.process_cpu import POSTGRES, RUN_WORKERS
-from rostering_pipeline.alerts import open_alerts
+from rostering_pipeline.alerts import RESOLVED_BY_SUCCESS, open_alerts
 from rostering_pipeline.districts import get_district
 
 pytestmark = pytest.mark.slow
@@ -90,5 +90,8 @@ def test_a_fleet_due_at_once_runs_every_district_once_within_the_limits_despite_
     assert districts[rejected].credentials_ok is True  # tried again once fixed, and accepted
     statuses = [span.status for span in sorted(after_fix, key=lambda s: s.start)]
     assert statuses == ["FAILURE"] * refused + ["SUCCESS"]
-    assert alerts[rejected] == {}  # resolved by the success
+    # Its failure's alerts are closed by the success. A "stale" alert may stay: on a slow machine
+    # the freshness sensor can find the district 1.5 minutes (its cadence) without a success
+    # while it waits for its fix, and only that sensor's next tick closes it.
+    assert set(alerts[rejected]) <= {"stale"} and "stale" not in RESOLVED_BY_SUCCESS
     assert all(alerts[key] == {} for key in healthy)
