@@ -175,7 +175,7 @@ def test_a_run_created_but_never_submitted_is_asked_for_again(registry):
     assert request.run_key == "utc/full/2026-05-04T02:00Z"
 
 
-def test_a_waiting_delta_run_does_not_stand_in_for_a_full_one(registry, env):
+def test_a_waiting_delta_run_does_not_stand_in_for_a_full_one(registry):
     """A delta finds no deactivations: the full run is launched behind it; a started or
     finished run, or another district's, is no reason to skip."""
     dagster = instance()
