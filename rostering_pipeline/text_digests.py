@@ -11,7 +11,6 @@ import pyarrow as pa
 # share a digest with a probability of about n² / 2^129 (1e-25 for 8 million ids).
 _SEEDS = (np.uint64(0x243F6A8885A308D3), np.uint64(0x13198A2E03707344))
 _MULTIPLIERS = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F))
-DIGEST = np.dtype("S16")
 
 
 def digests(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -43,11 +42,6 @@ def digests(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
                 h = _finalize((h ^ word) * multiplier)
             out[rows, lane] = h
     return out
-
-
-def sortable_digests(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Each id's digest as one 16-byte value (numpy S16), which sorts and binary-searches whole."""
-    return np.ascontiguousarray(digests(ids)).view(DIGEST).ravel()
 
 
 def _words(block: np.ndarray) -> np.ndarray:

@@ -32,7 +32,6 @@ from rostering_pipeline.schemas import (
     ROW_RULES,
     SCHEMAS,
 )
-from rostering_pipeline.text_digests import find_sorted, sortable_digests
 
 # Rule names beyond the schema's row-level ones (schemas.ROW_RULES).
 UNIQUE_SOURCED_ID = "unique_sourced_id"  # structural: quarantine is keyed by sourced_id
@@ -67,7 +66,9 @@ class References:
     # are counted by `references_into_absent` instead, for a WARN check.
     absent: frozenset[str] = frozenset()
     # Made once, when a rule first needs them: chunk after chunk looks them up.
-    _digests: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False)
+    _arrays: dict[tuple[str, pa.DataType], pa.Array] = field(
+        default_factory=dict, init=False, repr=False
+    )
     _sets: dict[str, frozenset[str]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -78,14 +79,11 @@ class References:
         """The known ids of `target`, distinct, as Arrow strings."""
         return getattr(self, target)
 
-    def knows(self, target: str, values: pa.Array) -> np.ndarray:
-        """Whether each value is a known id of `target` (nulls: no), by a binary search of its
-        digest among the known ids' digests, sorted once: 16 bytes an id. Arrow's is_in hashed
-        every known id again on each call, a large district's million users per chunk."""
-        if target not in self._digests:
-            self._digests[target] = np.sort(sortable_digests(self.ids(target)))
-        _, found = find_sorted(sortable_digests(values), self._digests[target])
-        return found & values.is_valid().to_numpy(zero_copy_only=False)
+    def value_set(self, target: str, kind: pa.DataType) -> pa.Array:
+        """The known ids of `target` as an Arrow array of `kind` (string or large_string)."""
+        if (target, kind) not in self._arrays:
+            self._arrays[(target, kind)] = self.ids(target).cast(kind)
+        return self._arrays[(target, kind)]
 
     def id_set(self, target: str) -> frozenset[str]:
         """The known ids of `target` as Python strings, for the rules that walk JSON lists of
@@ -542,9 +540,11 @@ def _unknown_references(
 
 
 def _known(values: pd.Series, refs: References, target: str) -> np.ndarray:
-    """Membership of a string column in the ids of `target`, nulls False (Series.isin converts
-    a set value by value, several times slower on a million rows)."""
-    return refs.knows(target, pa.array(values))
+    """Membership of a string column in the ids of `target`, nulls False. Series.isin converts a
+    set value by value, several times slower on a million rows than one Arrow compute call."""
+    arrow = pa.array(values)
+    found = pc.is_in(arrow, value_set=refs.value_set(target, arrow.type))
+    return found.to_numpy(zero_copy_only=False)
 
 
 def _isin(values: pd.Series, ids: frozenset[str]) -> np.ndarray:

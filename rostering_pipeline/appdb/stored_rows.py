@@ -21,8 +21,9 @@ import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
 from rostering_pipeline.appdb.prepare import ABSENT, UPSERT, Plan, staging_columns
-from rostering_pipeline.text_digests import find_sorted, sortable_digests
+from rostering_pipeline.text_digests import digests, find_sorted
 
+_DIGEST = np.dtype("S16")
 # Stored rows are read from PostgreSQL and parsed in blocks of about this many bytes of CSV.
 _BLOCK_BYTES = 8 << 20
 # Between the parts of a compound key: PostgreSQL's text cannot hold NUL, so no key contains it.
@@ -36,7 +37,7 @@ def key_digests(rows: pa.Table, keys: tuple[str, ...]) -> np.ndarray:
         joined = rows[keys[0]]
     else:  # null where a key is
         joined = pc.binary_join_element_wise(*(rows[key] for key in keys), _KEY_SEPARATOR)
-    return sortable_digests(joined)
+    return np.ascontiguousarray(digests(joined)).view(_DIGEST).ravel()
 
 
 class StoredRows:
