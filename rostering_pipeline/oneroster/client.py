@@ -23,6 +23,7 @@ import re
 import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -278,6 +279,12 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+# Pages requested ahead of the sink: rows enough to keep the requests going while the sink takes
+# a chunk (the gate writes and validates 250,000 rows at a time), and no more: requested all at
+# once, the pages a slower sink has not taken yet pile up in memory, bounded by the pull alone.
+AHEAD_ROWS = 250_000
+
+
 def send_and_read(http: httpx.Client, request: httpx.Request) -> httpx.Response:
     """The response with its body read, in a Response of its own. httpx's Response and its
     stream refer to each other (encode/httpx#3733), so a body read into it lives until the
@@ -439,14 +446,16 @@ class _Pull:
             raise self.mismatch(f"the first page is empty although X-Total-Count is {total}")
         # A first page shorter than asked while more rows exist reveals the provider's cap.
         step = first.count if first.count < min(size, total) else size
-        tasks = [(offset, step) for offset in range(first.count, total, step)]
+        tasks = deque((offset, step) for offset in range(first.count, total, step))
+        ahead = max(self.config.concurrency, AHEAD_ROWS // step)
         pages = [first]
         with ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="oneroster") as pool:
-            pending: dict[Future[_Page], tuple[int, int]] = {
-                pool.submit(self.page_at, offset, limit): (offset, limit) for offset, limit in tasks
-            }
+            pending: dict[Future[_Page], tuple[int, int]] = {}
             try:
-                while pending:
+                while tasks or pending:
+                    while tasks and len(pending) < ahead:
+                        offset, limit = tasks.popleft()
+                        pending[pool.submit(self.page_at, offset, limit)] = (offset, limit)
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
                         offset, limit = pending.pop(future)

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import httpx
+import pyarrow as pa
 import pytest
 
+from rostering_pipeline.oneroster import client as client_module
 from rostering_pipeline.oneroster.client import OneRosterClient
 from rostering_pipeline.oneroster.entities import ENTITIES
 from rostering_pipeline.oneroster.errors import ProviderError
@@ -163,6 +166,24 @@ def test_remaining_pages_are_fetched_concurrently_within_the_bound():
     assert provider.max_in_flight == 3
     assert len(result.frame) == 100
     assert result.frame["sourced_id"].is_monotonic_increasing
+
+
+def test_pages_are_requested_only_so_far_ahead_of_a_slow_sink(monkeypatch):
+    monkeypatch.setattr(client_module, "AHEAD_ROWS", 30)  # 3 pages of 10 ahead
+    provider = FakeProvider(rows=[user(i) for i in range(200)])
+    taken: list[int] = []
+    ahead: list[int] = []
+
+    def slow_sink(page: pa.Table) -> None:
+        taken.append(page.num_rows)
+        ahead.append(len(provider.data_requests) - len(taken))
+        time.sleep(0.02)
+
+    with OneRosterClient(provider.config(concurrency=2)) as client:
+        result = client.fetch(USERS, sink=slow_sink)
+    assert sum(taken) == result.stats.rows == 200
+    assert len(provider.data_requests) == 20
+    assert max(ahead) <= 3
 
 
 def test_concurrency_one_is_serial():
