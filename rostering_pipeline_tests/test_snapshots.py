@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
@@ -66,6 +67,23 @@ def test_a_large_snapshot_is_read_back_a_row_group_at_a_time(tmp_path):
     assert pd.concat(batches, ignore_index=True).equals(store.read(location, D1))
     with pytest.raises(SnapshotKeyError, match=r"belongs to district 'd1', not 'd2'"):
         next(store.batches(location, SnapshotKey("d2", D2.secret)))
+
+
+def test_reading_a_snapshot_by_batches_holds_a_row_group_not_the_file(tmp_path):
+    store = SnapshotStore(str(tmp_path))
+
+    def held_while_reading(groups: int) -> tuple[int, int]:
+        ids = [f"enrollment-{n:012d}-{os.urandom(8).hex()}" for n in range(groups * ROW_GROUP_ROWS)]
+        location = store.write(
+            D1, f"run-{groups}", "enrollments", pd.DataFrame({"sourced_id": ids})
+        )
+        held = max(pa.total_allocated_bytes() for _ in store.batches(location, D1))
+        return held, os.path.getsize(location)
+
+    one_group, _ = held_while_reading(1)
+    five_groups, size = held_while_reading(5)
+    # Pre-buffered, the reader would hold the other four groups' bytes too (about 4/5 of `size`).
+    assert five_groups - one_group < size / 4
 
 
 def test_no_personal_value_is_in_the_bytes_and_plain_pyarrow_reads_nothing(tmp_path):
