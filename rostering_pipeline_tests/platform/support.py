@@ -82,6 +82,21 @@ def _signal_group(process: subprocess.Popen, signum: int) -> None:
         os.killpg(process.pid, signum)
 
 
+def wait_started(
+    what: str, process: subprocess.Popen, log: Path, ready: Callable[[], bool]
+) -> None:
+    """Until `ready()`; RuntimeError with the log's tail if the process ends or takes too long."""
+    deadline = time.monotonic() + STARTUP_S
+    while not ready():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not start: {log.read_text()[-2000:]}")
+        time.sleep(0.5)
+
+
+def succeeds(argv: list[str | Path], env: Mapping[str, str]) -> bool:
+    return subprocess.run(argv, env=dict(env), capture_output=True).returncode == 0
+
+
 @contextmanager
 def webserver(
     env: Mapping[str, str], log: Path, workspace: Path = WORKSPACE
@@ -91,17 +106,15 @@ def webserver(
     port = free_port()
     argv = [BIN / "dagster-webserver", "-w", workspace, "-h", "127.0.0.1", "-p", str(port)]
     base = f"http://127.0.0.1:{port}"
+
+    def serving() -> bool:
+        try:
+            return httpx.get(f"{base}/server_info").status_code == 200
+        except httpx.TransportError:
+            return False
+
     with running(argv, env, log) as process:
-        deadline = time.monotonic() + STARTUP_S
-        while True:
-            try:
-                if httpx.get(f"{base}/server_info").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"webserver did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.5)
+        wait_started("webserver", process, log, serving)
 
         def query(text: str, **variables) -> dict:
             response = httpx.post(
@@ -119,7 +132,11 @@ def webserver(
 def daemon(env: Mapping[str, str], log: Path, workspace: Path = WORKSPACE) -> Iterator[None]:
     """`dagster-daemon` on the code location, as `make ui` runs it: it dequeues what the UI
     launches (the run queue), and runs schedules and sensors."""
-    with running([BIN / "dagster-daemon", "run", "-w", workspace], env, log):
+    with running([BIN / "dagster-daemon", "run", "-w", workspace], env, log) as process:
+        # Until every daemon has a heartbeat, the CLI takes the queue for unserved and cancels
+        # what it queued; the daemon loads the code location first, seconds on a busy machine.
+        live = [BIN / "dagster-daemon", "liveness-check"]
+        wait_started("daemon", process, log, lambda: succeeds(live, env))
         yield
 
 
@@ -133,11 +150,7 @@ def code_server(env: Mapping[str, str], folder: Path) -> Iterator[Path]:
     log = folder / "code_server.log"
     with running(argv, env, log) as process:
         health = [BIN / "dagster", "api", "grpc-health-check", "-p", str(port)]
-        deadline = time.monotonic() + STARTUP_S
-        while subprocess.run(health, env=dict(env), capture_output=True).returncode != 0:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"code server did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.5)
+        wait_started("code server", process, log, lambda: succeeds(health, env))
         workspace = folder / "workspace.yaml"
         workspace.write_text(
             "load_from:\n  - grpc_server:\n      host: 127.0.0.1\n"
