@@ -466,9 +466,8 @@ class _Pull:
                                 f"offset {offset} (limit {limit}) returned {page.count} rows "
                                 f"although X-Total-Count is {total}"
                             )
-                        if page.count < expected:  # capped: ask for the rest of this slice
-                            gap = (offset + page.count, expected - page.count)
-                            pending[pool.submit(self.page_at, *gap)] = gap
+                        if page.count < expected:  # capped: ask for the rest of this slice next
+                            tasks.appendleft((offset + page.count, expected - page.count))
                         pages.append(self.deliver(page))
             except BaseException:
                 self.aborted.set()  # running requests stop retrying; queued ones never start
