@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
+from benchmarks.apply_profile import foreign_key_lines, statement_lines, statement_seconds
 from rostering_pipeline.appdb import tables
 from rostering_pipeline.appdb.reconcile import reconcile
 from rostering_pipeline.oneroster.entities import ENTITIES
@@ -208,14 +209,14 @@ def next_day(frames: dict[str, pd.DataFrame], seed: int = 11) -> dict[str, pd.Da
     return {**frames, "users": users, "enrollments": enrollments}
 
 
-def add_district(engine: sa.Engine) -> int:
+def add_district(engine: sa.Engine, key: str = "bench") -> int:
     now = datetime.now(UTC)
     with engine.begin() as conn:
         return conn.execute(
             sa.insert(tables.districts)
             .values(
-                key="bench",
-                name="Bench",
+                key=key,
+                name=key.title(),
                 status="active",
                 base_url="http://127.0.0.1:1",
                 auth_method="oauth2",
@@ -275,10 +276,17 @@ def main() -> None:
             district_id = add_district(engine)
             phases = (("initial apply", frames), ("no change", frames), ("next day", changed))
             results = []
+            profile: list[str] = []
             for name, pull in phases:
-                begin = time.perf_counter()
-                result = reconcile(engine, district_id=district_id, frames=pull, mode="full")
-                seconds = time.perf_counter() - begin
+                profiled = args.backend == "postgresql" and not results
+                with statement_seconds(engine) as spent:
+                    begin = time.perf_counter()
+                    result = reconcile(engine, district_id=district_id, frames=pull, mode="full")
+                    seconds = time.perf_counter() - begin
+                if profiled:
+                    profile = statement_lines(spent, seconds)
+                    other = add_district(engine, "bench-other")
+                    profile += ["", *foreign_key_lines(engine, district_id, other)]
                 totals = {
                     action: sum(c[action] for c in result.counts.values())
                     for action in ("inserted", "updated", "deactivated", "reactivated")
@@ -299,6 +307,8 @@ def main() -> None:
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"\npeak RSS of this process: {peak_mb:,.0f} MB")
     print(f"load average {load} on {os.cpu_count()} CPUs (shared machine: times vary with it)")
+    if profile:
+        print("", *profile, sep="\n")
 
 
 if __name__ == "__main__":

@@ -209,7 +209,10 @@ def why_floor_targets_are_missed(size: SizeResult) -> list[str]:
         "time is its fetch and its writes overlapped. The project writes nothing to the "
         "application database before the whole pull has passed the gate (only a valid roster "
         "is applied), so its apply (the snapshots staged into PostgreSQL, then the set-based "
-        f"statements) starts after the last page. The table splits each sync's time.{earlier}",
+        f"statements) starts after the last page. The table splits each sync's time.{earlier} "
+        "Where the apply's time goes, statement by statement, and what the roster tables' "
+        "foreign key to `districts` costs an insert (a trigger checks it on every row): the "
+        "reconciliation component at the end.",
         "",
         f"| {size.students:,} students | floor s | project s | pull through the gate s "
         "| snapshot read and apply s | steps' bookkeeping s |",
