@@ -54,24 +54,27 @@ def latest_fire_time(cron: str, timezone: str, start: datetime, end: datetime) -
 
 
 def due_syncs(
-    districts: Iterable[District], start: datetime, end: datetime
+    districts: Iterable[District],
+    start: datetime,
+    end: datetime,
+    reported_after: datetime | None = None,
 ) -> tuple[list[DueSync], dict[str, str]]:
-    """Runs due in (start, end], and why districts due in it get none (key -> reason).
+    """Runs due in (start, end], and why districts due in it get none (key -> reason; only
+    for those due after `reported_after`, when given).
 
-    The full schedule wins over the delta schedule when both fire in the window; preview
-    districts get preview runs on their full schedule and no deltas.
+    A district's full sync comes first; its delta sync is due beside it only if the delta
+    schedule fired later in the window (a full run pulls everything: when both fire at once,
+    the full wins). Preview districts get preview runs on their full schedule and no deltas.
     """
     due: list[DueSync] = []
     skipped: dict[str, str] = {}
     for district in districts:
-        sync = _due(district, start, end)
-        if sync is None:
-            continue
-        reason = why_not_run(district, local_date(sync.due_at, district.timezone))
-        if reason is None:
-            due.append(sync)
-        else:
-            skipped[district.key] = reason
+        for sync in _due(district, start, end):
+            reason = why_not_run(district, local_date(sync.due_at, district.timezone))
+            if reason is None:
+                due.append(sync)
+            elif reported_after is None or sync.due_at > reported_after:
+                skipped[district.key] = reason
     return due, skipped
 
 
@@ -173,15 +176,18 @@ def local_date(moment: datetime, timezone: str) -> date:
     return moment.astimezone(zoneinfo.ZoneInfo(timezone)).date()
 
 
-def _due(district: District, start: datetime, end: datetime) -> DueSync | None:
+def _due(district: District, start: datetime, end: datetime) -> list[DueSync]:
+    due = []
     full = latest_fire_time(district.schedule, district.timezone, start, end)
     if full is not None:
         mode = "preview" if district.status == "preview" else "full"
-        return DueSync(district.key, mode, full)
+        due.append(DueSync(district.key, mode, full))
     if district.delta_schedule is None or district.status == "preview":
-        return None
+        return due
     delta = latest_fire_time(district.delta_schedule, district.timezone, start, end)
-    return DueSync(district.key, "delta", delta) if delta is not None else None
+    if delta is not None and (full is None or delta > full):
+        due.append(DueSync(district.key, "delta", delta))
+    return due
 
 
 def _second_occurrence(moment: datetime, zone: zoneinfo.ZoneInfo) -> bool:

@@ -234,3 +234,13 @@ def test_a_preview_district_has_a_next_full_run_and_no_delta(base):
 def test_a_queued_run_serves_a_due_run_it_covers(due, waiting, serving):
     sync = DueSync("d1", due, datetime(2026, 5, 4, 6, 0, tzinfo=UTC))
     assert serving_mode(sync, waiting) == serving
+
+
+def test_a_delta_that_fired_after_the_full_in_the_window_is_due_beside_it(base):
+    """A window reaching back over carried-over ticks: the full first, then the later delta."""
+    district = dataclasses.replace(base, delta_schedule="0 * * * *")
+    due, _ = due_syncs([district], *window("2026-05-04T03:00:00", minutes=90))
+    assert [(d.mode, d.due_at) for d in due] == [
+        ("full", at("2026-05-04T02:00:00")),
+        ("delta", at("2026-05-04T03:00:00")),
+    ]

@@ -11,12 +11,14 @@ from rostering_pipeline.defs.resources import AppDatabase
 from rostering_pipeline.defs.run_config import sync_run_config
 from rostering_pipeline.defs.schedules import (
     DEFAULT_MINUTES,
+    MAX_RUNS_ENV,
     MINUTES_ENV,
     build_dispatcher,
     district_dispatcher,
+    max_runs_from_env,
     minutes_from_env,
 )
-from rostering_pipeline.districts import add_district, set_status
+from rostering_pipeline.districts import add_district, set_status, update_district
 from rostering_pipeline.platform.launch import code_location, submit_partition_run
 from rostering_pipeline.runner import instance
 from rostering_pipeline.secrets import SecretBox
@@ -43,7 +45,8 @@ def registry(env, app_db_url):
 
 
 def requests_over(resources: dict, start: datetime, hours: int) -> list[dg.RunRequest]:
-    """Every run request of every tick in [start, start + hours), as the daemon would ask."""
+    """Every run request of every tick in [start, start + hours), as the daemon would ask; each
+    becomes a run that starts at its tick, as the daemon would launch it."""
     dagster = instance()
     requests = []
     tick = start
@@ -56,6 +59,9 @@ def requests_over(resources: dict, start: datetime, hours: int) -> list[dg.RunRe
             result = district_dispatcher(context)
         if isinstance(result, list):
             requests += result
+            for request in result:
+                mode = request.tags["rostering/mode"]
+                recorded_run(dagster, request.partition_key, mode, DagsterEventType.RUN_START, tick)
         tick += timedelta(minutes=DEFAULT_MINUTES)
     return requests
 
@@ -112,10 +118,14 @@ def test_a_paused_district_gets_no_run_and_the_tick_says_why(registry, env):
 
 
 def recorded_run(
-    dagster: dg.DagsterInstance, key: str, mode: str, event: DagsterEventType | None = None
+    dagster: dg.DagsterInstance,
+    key: str,
+    mode: str,
+    event: DagsterEventType | None = None,
+    at: datetime | None = None,
 ) -> str:
     """A run of district `key` created, then moved on by `event` (starting, started...) as the
-    launcher and the run record it."""
+    launcher and the run record it, `at` that moment (now when not given)."""
     run = dg.DagsterRun(
         job_name="roster_sync",
         run_id=make_new_run_id(),
@@ -125,7 +135,9 @@ def recorded_run(
     dagster.add_run(run)
     if event is not None:
         dagster.report_dagster_event(
-            DagsterEvent(event_type_value=event.value, job_name="roster_sync"), run.run_id
+            DagsterEvent(event_type_value=event.value, job_name="roster_sync"),
+            run.run_id,
+            timestamp=at.timestamp() if at else None,
         )
     return run.run_id
 
@@ -176,15 +188,35 @@ def test_a_run_created_but_never_submitted_is_asked_for_again(registry):
 
 
 def test_a_waiting_delta_run_does_not_stand_in_for_a_full_one(registry):
-    """A delta finds no deactivations: the full run is launched behind it; a started or
-    finished run, or another district's, is no reason to skip."""
+    """A delta finds no deactivations: the full run is launched behind it; a run that began
+    before the fire time (running or finished), or another district's, is no reason to skip."""
     dagster = instance()
+    tick = datetime(2026, 5, 4, 2, 0, tzinfo=UTC)
     recorded_run(dagster, "utc", "delta", DagsterEventType.RUN_STARTING)
     for event in (DagsterEventType.RUN_START, DagsterEventType.RUN_SUCCESS):
-        recorded_run(dagster, "utc", "full", event)
+        recorded_run(dagster, "utc", "full", event, tick - timedelta(minutes=1))
     recorded_run(dagster, "ny", "full", DagsterEventType.RUN_STARTING)
-    (request,) = dispatch_at(datetime(2026, 5, 4, 2, 0, tzinfo=UTC), registry)
+    (request,) = dispatch_at(tick, registry)
     assert (request.partition_key, request.tags["rostering/mode"]) == ("utc", "full")
+
+
+def test_a_run_that_began_after_the_fire_time_serves_it(registry):
+    """A sync by hand (or a backfill) at 02:01 pulled after the 02:00 fire time: the 02:05 tick,
+    which still looks at 02:00 for what earlier ticks carried over, launches nothing for it."""
+    dagster = instance()
+    begun = recorded_run(
+        dagster, "utc", "full", DagsterEventType.RUN_START, datetime(2026, 5, 4, 2, 1, tzinfo=UTC)
+    )
+    result = dispatch_at(datetime(2026, 5, 4, 2, 5, tzinfo=UTC), registry, dagster)
+    assert (
+        result.skip_message == "0 launched, 0 skipped, 3 not due in the 5 minutes before 02:05 UTC"
+    )
+    # At 02:00 itself, the same run is named as the reason.
+    result = dispatch_at(datetime(2026, 5, 4, 2, 0, tzinfo=UTC), registry, dagster)
+    assert result.skip_message == (
+        "0 launched, 1 skipped, 2 not due in the 5 minutes before 02:00 UTC (utc: its full run "
+        f"{begun[:8]} began after it was due)"
+    )
 
 
 def test_the_dispatcher_is_running_by_default():
@@ -194,14 +226,19 @@ def test_the_dispatcher_is_running_by_default():
 def test_a_dispatcher_looking_every_minute_covers_the_minute_before_its_tick(registry):
     every_minute = build_dispatcher(1)
     assert every_minute.cron_schedule == "*/1 * * * *"
-    with dg.build_schedule_context(
-        instance=instance(),
-        scheduled_execution_time=datetime(2026, 5, 4, 2, 1, tzinfo=UTC),
-        resources=registry,
-    ) as context:
-        result = every_minute(context)
-    assert (
-        result.skip_message == "0 launched, 0 skipped, 3 not due in the 1 minutes before 02:01 UTC"
+    dagster = instance()
+    results = {}
+    for minute in (0, 1):
+        tick = datetime(2026, 5, 4, 2, minute, tzinfo=UTC)
+        with dg.build_schedule_context(
+            instance=dagster, scheduled_execution_time=tick, resources=registry
+        ) as context:
+            results[minute] = every_minute(context)
+        if minute == 0:
+            recorded_run(dagster, "utc", "full", DagsterEventType.RUN_START, tick)
+    assert [r.partition_key for r in results[0]] == ["utc"]
+    assert results[1].skip_message == (
+        "0 launched, 0 skipped, 3 not due in the 1 minutes before 02:01 UTC"
     )
 
 
@@ -216,3 +253,75 @@ def test_dispatch_minutes_that_do_not_divide_the_hour_are_refused(monkeypatch, v
     monkeypatch.setenv(MINUTES_ENV, value)
     with pytest.raises(ValueError, match="ROSTERING_DISPATCH_MINUTES must divide the hour"):
         minutes_from_env()
+
+
+def test_a_tick_asks_for_at_most_its_cap_and_the_next_ticks_launch_the_rest_once(registry, env):
+    """Four districts due at 02:00 UTC, one run a tick: the 02:00 tick launches the first and
+    carries the rest over; each later tick launches the oldest due that no run has served, with
+    its 02:00 run key; then nothing is left, and no district ran twice."""
+    for key in ("u1", "u2", "u3"):
+        add_district(
+            env,
+            key=key,
+            name=key,
+            base_url=f"https://{key}.example.org",
+            client_id=f"{key}-client",
+            token_url=f"https://{key}.example.org/token",
+            client_secret="s",
+            box=SecretBox.from_env(),
+            timezone="UTC",
+        )
+    one_a_tick = build_dispatcher(DEFAULT_MINUTES, max_runs=1)
+    dagster = instance()
+    launched, summaries = [], []
+    for minutes in range(0, 30, DEFAULT_MINUTES):
+        tick = datetime(2026, 5, 4, 2, 0, tzinfo=UTC) + timedelta(minutes=minutes)
+        with dg.build_schedule_context(
+            instance=dagster, scheduled_execution_time=tick, resources=registry
+        ) as context:
+            result = one_a_tick(context)
+        if isinstance(result, dg.SkipReason):
+            summaries.append(result.skip_message)
+            continue
+        for request in result:  # the daemon launches it: it starts at the tick
+            launched.append(request.run_key)
+            recorded_run(dagster, request.partition_key, "full", DagsterEventType.RUN_START, tick)
+    assert launched == [f"{key}/full/2026-05-04T02:00Z" for key in ("u1", "u2", "u3", "utc")]
+    assert summaries == [
+        f"0 launched, 0 skipped, 6 not due in the 5 minutes before 02:{m} UTC" for m in (20, 25)
+    ]
+
+
+@pytest.mark.parametrize(("value", "runs"), [("", 100), ("1", 1), ("500", 500)])
+def test_the_runs_a_tick_asks_for_come_from_the_environment(monkeypatch, value, runs):
+    monkeypatch.setenv(MAX_RUNS_ENV, value)
+    assert max_runs_from_env() == runs
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "ten", "1.5"])
+def test_a_cap_that_is_not_a_positive_whole_number_is_refused(monkeypatch, value):
+    monkeypatch.setenv(MAX_RUNS_ENV, value)
+    with pytest.raises(ValueError, match="ROSTERING_DISPATCH_MAX_RUNS must be a whole number"):
+        max_runs_from_env()
+
+
+@pytest.mark.parametrize(("full_began", "launched"), [(True, "delta"), (False, "full")])
+def test_a_carried_full_goes_before_a_later_delta_which_runs_once_the_full_is_served(
+    registry, env, full_began, launched
+):
+    """A tick that looks back past 02:00 and sees the district's 03:00 delta too: if the 02:00
+    full has not run yet, the full is launched (it serves the delta); once it has, the delta."""
+    update_district(env, "utc", delta_schedule="0 * * * *")
+    dagster = instance()
+    if full_began:
+        two = datetime(2026, 5, 4, 2, 0, tzinfo=UTC)
+        recorded_run(dagster, "utc", "full", DagsterEventType.RUN_START, two)
+    every_half_hour = build_dispatcher(30, max_runs=1)  # looks back 2 hours: 3 districts
+    with dg.build_schedule_context(
+        instance=dagster,
+        scheduled_execution_time=datetime(2026, 5, 4, 3, 0, tzinfo=UTC),
+        resources=registry,
+    ) as context:
+        (request,) = every_half_hour(context)
+    hour = "02" if launched == "full" else "03"
+    assert request.run_key == f"utc/{launched}/2026-05-04T{hour}:00Z"
