@@ -17,7 +17,9 @@ from rostering_pipeline.secrets import SecretBox
 from rostering_pipeline_tests.alert_receiver import alert_webhook
 from rostering_pipeline_tests.e2e import register
 
-NIGHT = datetime(2026, 5, 4, 2, 0, tzinfo=UTC)
+# Tomorrow 02:00 UTC: the runs the test launches begin now, before the nights it dispatches, as
+# they would (a run that began after a fire time serves it, and the dispatcher launches none).
+NIGHT = (datetime.now(UTC) + timedelta(days=1)).replace(hour=2, minute=0, second=0, microsecond=0)
 
 
 def dispatch(app_db_url: str, tick: datetime) -> list[dg.RunRequest] | dg.SkipReason:
