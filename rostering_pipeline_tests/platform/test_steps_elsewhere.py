@@ -130,6 +130,12 @@ def _celery_workers(env: dict[str, str], folder: Path) -> Iterator[list[str]]:
         yield names
 
 
+def _logs_tail(folder: Path) -> str:
+    """The end of the daemon's and the Celery workers' logs, to say why a run failed."""
+    logs = sorted(folder.glob("*.log"))
+    return "\n".join(f"--- {log.name}\n{log.read_text()[-1500:]}" for log in logs)
+
+
 def _wait_for(instance: dg.DagsterInstance, tags: dict[str, str]) -> dg.DagsterRun:
     def finished() -> dg.DagsterRun | None:
         runs = instance.get_runs(dg.RunsFilter(tags=tags))
@@ -175,10 +181,11 @@ def test_a_district_syncs_with_its_steps_on_celery_workers(
         launch += ["--config-json", json.dumps(sync_run_config("full"))]
         subprocess.run(launch, cwd=REPO, env=spread, check=True, capture_output=True)
         run = _wait_for(dg.DagsterInstance.get(), here)
+        # A failed run says why (the daemon's log) before its district is compared.
+        assert run.status == dg.DagsterRunStatus.SUCCESS, _logs_tail(tmp_path)
         assert_converged(engine, "d1", "ref")  # the same roster synced in one process
 
     instance = dg.DagsterInstance.get()
-    assert run.status == dg.DagsterRunStatus.SUCCESS, (tmp_path / "daemon.log").read_text()[-3000:]
     worker, steps = _processes(instance, run.run_id)
     ran_on = _celery_workers_of(instance, run.run_id)
     assert set(ran_on) == STEPS
