@@ -176,6 +176,9 @@ def test_a_district_syncs_with_its_steps_on_celery_workers(
     ):
         register(engine, local_provider, "d1", schedule="0 0 1 1 *")  # never due in the test
         register(engine, local_provider, "ref", schedule="0 0 1 1 *")
+        # As the partitions sensor would at its next tick: the daemon, up before the district
+        # was registered, would add it only after the run had stored its first output.
+        dg.DagsterInstance.get().add_dynamic_partitions("district", ["d1"])
         launch = [BIN / "dagster", "job", "launch", "-w", "workspace.yaml", "-j", "roster_sync"]
         launch += ["--tags", json.dumps({**here, "dagster/partition": "d1"})]
         launch += ["--config-json", json.dumps(sync_run_config("full"))]
