@@ -26,21 +26,25 @@ from rostering_pipeline.secrets import SecretBox
 COORDINATORS = "rostering_pipeline.platform.coordinators"
 
 
+def add_test_district(env, key: str, timezone: str) -> None:
+    add_district(
+        env,
+        key=key,
+        name=key,
+        base_url=f"https://{key}.example.org",
+        client_id=f"{key}-client",
+        token_url=f"https://{key}.example.org/token",
+        client_secret="s",
+        box=SecretBox.from_env(),
+        timezone=timezone,
+    )
+
+
 @pytest.fixture
 def registry(env, app_db_url):
     """Districts in three time zones; returns the resources the schedule needs."""
     for key, timezone in (("ny", "America/New_York"), ("ber", "Europe/Berlin"), ("utc", "UTC")):
-        add_district(
-            env,
-            key=key,
-            name=key,
-            base_url=f"https://{key}.example.org",
-            client_id=f"{key}-client",
-            token_url=f"https://{key}.example.org/token",
-            client_secret="s",
-            box=SecretBox.from_env(),
-            timezone=timezone,
-        )
+        add_test_district(env, key, timezone)
     return {"app_db": AppDatabase(url=app_db_url)}
 
 
@@ -260,17 +264,7 @@ def test_a_tick_asks_for_at_most_its_cap_and_the_next_ticks_launch_the_rest_once
     carries the rest over; each later tick launches the oldest due that no run has served, with
     its 02:00 run key; then nothing is left, and no district ran twice."""
     for key in ("u1", "u2", "u3"):
-        add_district(
-            env,
-            key=key,
-            name=key,
-            base_url=f"https://{key}.example.org",
-            client_id=f"{key}-client",
-            token_url=f"https://{key}.example.org/token",
-            client_secret="s",
-            box=SecretBox.from_env(),
-            timezone="UTC",
-        )
+        add_test_district(env, key, "UTC")
     one_a_tick = build_dispatcher(DEFAULT_MINUTES, max_runs=1)
     dagster = instance()
     launched, summaries = [], []
